@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { ConfigError } from '../errors';
+import { buildDatabaseUrl, normaliseDatabaseUrl } from './database-url';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const flag = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off']))
+  .transform((value) => ['true', '1', 'yes', 'on'].includes(value));
+
+const commaList = z
+  .string()
+  .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean));
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: integer(0, 65535).default(8000),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  CORS_ORIGINS: commaList.default([]),
+  DATABASE_URL: z.string().optional(),
+  POSTGRES_USER: z.string().default('postgres'),
+  POSTGRES_PASSWORD: z.string().optional(),
+  POSTGRES_DB: z.string().default('contacts'),
+  POSTGRES_HOST: z.string().optional(),
+  POSTGRES_PORT: integer(1, 65535).default(5432),
+  DATABASE_POOL_SIZE: integer(1, 200).default(10),
+  DATABASE_CONNECT_TIMEOUT_MS: integer(100, 60_000).default(2_000),
+  AUTO_MIGRATE: flag.default(true),
+  EMBEDDED_POSTGRES_DIR: z.string().default('.data/postgres'),
+  EMBEDDED_POSTGRES_PORT: integer(1, 65535).default(54329),
+  PIPEDRIVE_API_KEY: z.string().trim().min(1).optional(),
+});
+
+/** Every environment variable the service reads. */
+export const CONFIG_VARIABLES = Object.keys(envSchema.shape);
+
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  nodeEnv: 'development' | 'production' | 'test';
+  port: number;
+  logLevel: LogLevel;
+  corsOrigins: string[];
+  database: {
+    /** Absent when nothing is configured: the service then runs on an embedded PostgreSQL. */
+    url?: string;
+    poolSize: number;
+    connectTimeoutMs: number;
+    autoMigrate: boolean;
+    embedded: { dataDir: string; port: number };
+  };
+  pipedrive: { apiKey?: string };
+}
+
+/** Variables set to an empty string count as unset, as `.env` files often leave them. */
+function withoutEmptyValues(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== ''),
+  );
+}
+
+function databaseUrlFrom(env: z.infer<typeof envSchema>): string | undefined {
+  if (env.DATABASE_URL) {
+    try {
+      return normaliseDatabaseUrl(env.DATABASE_URL);
+    } catch (error) {
+      throw new ConfigError(`Invalid configuration: DATABASE_URL ${(error as Error).message}`);
+    }
+  }
+  if (!env.POSTGRES_HOST) return undefined;
+  return buildDatabaseUrl({
+    user: env.POSTGRES_USER,
+    password: env.POSTGRES_PASSWORD,
+    host: env.POSTGRES_HOST,
+    port: env.POSTGRES_PORT,
+    database: env.POSTGRES_DB,
+  });
+}
+
+/** Validates the environment once, at start-up. Throws a ConfigError naming every bad variable. */
+export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(withoutEmptyValues(processEnv));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const env = parsed.data;
+  return {
+    nodeEnv: env.NODE_ENV,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    corsOrigins: env.CORS_ORIGINS,
+    database: {
+      url: databaseUrlFrom(env),
+      poolSize: env.DATABASE_POOL_SIZE,
+      connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
+      autoMigrate: env.AUTO_MIGRATE,
+      embedded: { dataDir: env.EMBEDDED_POSTGRES_DIR, port: env.EMBEDDED_POSTGRES_PORT },
+    },
+    pipedrive: { apiKey: env.PIPEDRIVE_API_KEY },
+  };
+}

@@ -1,0 +1,156 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { CONFIG_VARIABLES, loadConfig } from '../../src/config/config';
+import { normaliseDatabaseUrl, redactDatabaseUrl } from '../../src/config/database-url';
+import { ConfigError } from '../../src/errors';
+
+describe('loadConfig', () => {
+  it('has defaults for everything, with no database configured (embedded)', () => {
+    const config = loadConfig({});
+    expect(config).toEqual({
+      nodeEnv: 'development',
+      port: 8000,
+      logLevel: 'info',
+      corsOrigins: [],
+      database: {
+        url: undefined,
+        poolSize: 10,
+        connectTimeoutMs: 2000,
+        autoMigrate: true,
+        embedded: { dataDir: '.data/postgres', port: 54329 },
+      },
+      pipedrive: { apiKey: undefined },
+    });
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      PORT: '9000',
+      LOG_LEVEL: 'debug',
+      CORS_ORIGINS: 'https://a.example.com, https://b.example.com,',
+      DATABASE_URL: 'postgres://u:p@db:5432/contacts',
+      DATABASE_POOL_SIZE: '25',
+      DATABASE_CONNECT_TIMEOUT_MS: '500',
+      AUTO_MIGRATE: 'false',
+      EMBEDDED_POSTGRES_DIR: '/tmp/pg',
+      EMBEDDED_POSTGRES_PORT: '6000',
+      PIPEDRIVE_API_KEY: ' token ',
+    });
+    expect(config).toEqual({
+      nodeEnv: 'production',
+      port: 9000,
+      logLevel: 'debug',
+      corsOrigins: ['https://a.example.com', 'https://b.example.com'],
+      database: {
+        url: 'postgresql://u:p@db:5432/contacts',
+        poolSize: 25,
+        connectTimeoutMs: 500,
+        autoMigrate: false,
+        embedded: { dataDir: '/tmp/pg', port: 6000 },
+      },
+      pipedrive: { apiKey: 'token' },
+    });
+  });
+
+  it('treats empty variables as unset, as a copied .env.example leaves them', () => {
+    const config = loadConfig({ PORT: '', DATABASE_URL: '', PIPEDRIVE_API_KEY: '', CORS_ORIGINS: '' });
+    expect(config.port).toBe(8000);
+    expect(config.database.url).toBeUndefined();
+    expect(config.pipedrive.apiKey).toBeUndefined();
+    expect(config.corsOrigins).toEqual([]);
+  });
+
+  it('builds the URL from POSTGRES_* when DATABASE_URL is absent, escaping the password', () => {
+    const config = loadConfig({
+      POSTGRES_USER: 'app',
+      POSTGRES_PASSWORD: 'p@ss:w/rd',
+      POSTGRES_DB: 'crm',
+      POSTGRES_HOST: 'db',
+      POSTGRES_PORT: '6543',
+    });
+    expect(config.database.url).toBe('postgresql://app:p%40ss%3Aw%2Frd@db:6543/crm');
+    expect(decodeURIComponent(new URL(config.database.url!).password)).toBe('p@ss:w/rd');
+  });
+
+  it('prefers DATABASE_URL over POSTGRES_*', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgresql://x@h1/d1', POSTGRES_HOST: 'h2' });
+    expect(config.database.url).toBe('postgresql://x@h1/d1');
+  });
+
+  it.each([
+    ['yes', true],
+    ['1', true],
+    ['TRUE', true],
+    ['no', false],
+    ['0', false],
+    ['off', false],
+  ])('reads AUTO_MIGRATE=%s as %s', (value, expected) => {
+    expect(loadConfig({ AUTO_MIGRATE: value }).database.autoMigrate).toBe(expected);
+  });
+
+  it.each([
+    ['PORT', 'eighty'],
+    ['PORT', '70000'],
+    ['LOG_LEVEL', 'loud'],
+    ['NODE_ENV', 'staging'],
+    ['DATABASE_POOL_SIZE', '0'],
+    ['AUTO_MIGRATE', 'maybe'],
+    ['POSTGRES_PORT', 'x'],
+    ['DATABASE_URL', 'mysql://root@localhost/db'],
+    ['DATABASE_URL', 'not a url'],
+  ])('refuses %s=%s with a message naming the variable', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`\\b${name}\\b`));
+  });
+
+  it('names every bad variable at once', () => {
+    expect(() => loadConfig({ PORT: 'x', LOG_LEVEL: 'y' })).toThrow(/PORT.*LOG_LEVEL|LOG_LEVEL.*PORT/);
+  });
+
+  it('never puts the database password in its error message', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://root:hunter2@localhost/db' })).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining('hunter2') }),
+    );
+  });
+});
+
+describe('normaliseDatabaseUrl', () => {
+  it.each([
+    ['postgres://u:p@h:5432/d', 'postgresql://u:p@h:5432/d'],
+    ['postgresql://u:p@h:5432/d', 'postgresql://u:p@h:5432/d'],
+    ['postgresql+psycopg://u:p@h:5432/d', 'postgresql://u:p@h:5432/d'],
+    ['postgresql+psycopg2://u:p@h/d', 'postgresql://u:p@h/d'],
+    ['postgresql+asyncpg://u:p@h/d?sslmode=require', 'postgresql://u:p@h/d?sslmode=require'],
+    ['postgres+asyncpg://u@h/d', 'postgresql://u@h/d'],
+    ['POSTGRESQL://u@h/d', 'postgresql://u@h/d'],
+    ['  postgresql://u@h/d\n', 'postgresql://u@h/d'],
+  ])('%s → %s', (raw, expected) => {
+    expect(normaliseDatabaseUrl(raw)).toBe(expected);
+  });
+
+  it.each(['mysql://u@h/d', 'sqlite:///tmp/x.db', 'http://h/d', 'h:5432/d', 'postgresql://'])('refuses %s', (raw) => {
+    expect(() => normaliseDatabaseUrl(raw)).toThrow();
+  });
+});
+
+describe('redactDatabaseUrl', () => {
+  it('masks the password and keeps the rest', () => {
+    expect(redactDatabaseUrl('postgresql://app:s3cret@db:5432/crm')).toBe('postgresql://app:***@db:5432/crm');
+    expect(redactDatabaseUrl('postgresql://app@db/crm')).toBe('postgresql://app@db/crm');
+  });
+});
+
+describe('.env.example', () => {
+  it('documents exactly the variables the service reads', () => {
+    const text = readFileSync(path.join(__dirname, '../../.env.example'), 'utf8');
+    const documented = [...text.matchAll(/^([A-Z_][A-Z0-9_]*)=/gm)].map((match) => match[1]);
+    expect(documented.sort()).toEqual([...CONFIG_VARIABLES].sort());
+  });
+
+  it('loads as a valid configuration', () => {
+    const text = readFileSync(path.join(__dirname, '../../.env.example'), 'utf8');
+    const env = Object.fromEntries([...text.matchAll(/^([A-Z_][A-Z0-9_]*)=(.*)$/gm)].map((match) => [match[1], match[2]]));
+    expect(() => loadConfig(env)).not.toThrow();
+  });
+});
