@@ -1,0 +1,82 @@
+import { Prisma, type PrismaClient } from '@prisma/client';
+import { ContactExistsError, NotFoundError } from '../errors';
+import type { ContactChanges, CreateContactInput, ListContactsFilter } from './contact.schemas';
+
+export type ContactRecord = Prisma.ContactGetPayload<object>;
+export type NoteRecord = Prisma.NoteGetPayload<object>;
+
+const isPrismaError = (error: unknown, code: string): error is Prisma.PrismaClientKnownRequestError =>
+  error instanceof Prisma.PrismaClientKnownRequestError && error.code === code;
+
+/** Prisma's `contains` is a LIKE pattern: a searched `%` or `_` must match itself. */
+const escapeLikePattern = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
+
+/** Data access for contacts and their notes. */
+export class ContactRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  async create(input: CreateContactInput): Promise<ContactRecord> {
+    try {
+      return await this.prisma.contact.create({
+        data: { name: input.name, email: input.email ?? null, phone: input.phone ?? null },
+      });
+    } catch (error) {
+      throw await this.asEmailConflict(error, input.email);
+    }
+  }
+
+  findById(id: number): Promise<ContactRecord | null> {
+    return this.prisma.contact.findUnique({ where: { id } });
+  }
+
+  async list(filter: ListContactsFilter): Promise<{ items: ContactRecord[]; total: number }> {
+    const where: Prisma.ContactWhereInput = {
+      ...(filter.search ? { name: { contains: escapeLikePattern(filter.search), mode: 'insensitive' } } : {}),
+      ...(filter.email ? { email: filter.email } : {}),
+    };
+    const [items, total] = await this.prisma.$transaction([
+      this.prisma.contact.findMany({ where, orderBy: { id: 'asc' }, skip: filter.skip, take: filter.limit }),
+      this.prisma.contact.count({ where }),
+    ]);
+    return { items, total };
+  }
+
+  async update(id: number, changes: ContactChanges): Promise<ContactRecord> {
+    try {
+      return await this.prisma.contact.update({ where: { id }, data: changes });
+    } catch (error) {
+      if (isPrismaError(error, 'P2025')) throw new NotFoundError(`Contact ${id} not found`);
+      throw await this.asEmailConflict(error, changes.email);
+    }
+  }
+
+  /** Returns false when there was no such contact. Its notes go with it (ON DELETE CASCADE). */
+  async delete(id: number): Promise<boolean> {
+    const { count } = await this.prisma.contact.deleteMany({ where: { id } });
+    return count > 0;
+  }
+
+  async addNote(contactId: number, content: string): Promise<NoteRecord> {
+    try {
+      return await this.prisma.note.create({ data: { contactId, content } });
+    } catch (error) {
+      if (isPrismaError(error, 'P2003')) throw new NotFoundError(`Contact ${contactId} not found`);
+      throw error;
+    }
+  }
+
+  /** Throws when the database does not answer. */
+  async ping(): Promise<void> {
+    await this.prisma.$queryRaw`SELECT 1`;
+  }
+
+  /**
+   * Contacts are written from the API with no crm_id, so the only unique
+   * constraint such a write can break is the one on email.
+   */
+  private async asEmailConflict(error: unknown, email: string | null | undefined): Promise<unknown> {
+    if (!isPrismaError(error, 'P2002') || !email) return error;
+    const existing = await this.prisma.contact.findUnique({ where: { email }, select: { id: true } });
+    return existing ? new ContactExistsError(existing.id) : error;
+  }
+}

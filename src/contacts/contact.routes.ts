@@ -1,0 +1,131 @@
+import { errorResponse, bodyErrors, commonErrors } from '../http/error-response';
+import { defineRoute, type AnyRoute } from '../http/route';
+import type { ContactRecord } from './contact.repository';
+import {
+  Contact,
+  ContactIdParams,
+  ContactPage,
+  CreateContactBody,
+  CreateContactResponse,
+  CreateNoteBody,
+  CreateNoteResponse,
+  ListContactsQuery,
+  UpdateContactBody,
+  UpdateContactResponse,
+} from './contact.schemas';
+import type { ContactService } from './contact.service';
+
+const TAG = 'Contacts';
+
+export function toContactJson(contact: ContactRecord) {
+  return {
+    id: contact.id,
+    name: contact.name,
+    email: contact.email,
+    phone: contact.phone,
+    crm_id: contact.crmId,
+    created_at: contact.createdAt.toISOString(),
+    updated_at: contact.updatedAt.toISOString(),
+  };
+}
+
+const notFound = errorResponse('NOT_FOUND: no such contact');
+const conflict = errorResponse('CONTACT_EXISTS: the email belongs to another contact (its id is in contact_id)');
+const badId = errorResponse('VALIDATION_ERROR: the id is not a positive integer');
+
+export function contactRoutes(service: ContactService): AnyRoute[] {
+  return [
+    defineRoute({
+      method: 'post',
+      path: '/contact',
+      summary: 'Record a new contact',
+      tag: TAG,
+      body: CreateContactBody,
+      responses: {
+        201: { description: 'Created', schema: CreateContactResponse },
+        409: conflict,
+        ...bodyErrors,
+        ...commonErrors,
+      },
+      handle: async ({ body }) => {
+        const contact = await service.createContact(body);
+        return {
+          status: 201,
+          body: { success: true, contact_id: contact.id, crm_id: contact.crmId, contact: toContactJson(contact) },
+        };
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/contact/note',
+      summary: 'Add a note to a contact',
+      tag: TAG,
+      body: CreateNoteBody,
+      responses: {
+        201: { description: 'Created', schema: CreateNoteResponse },
+        404: notFound,
+        ...bodyErrors,
+        ...commonErrors,
+      },
+      handle: async ({ body }) => {
+        const note = await service.addNote(body.contact_id, body.content);
+        return { status: 201, body: { success: true, message: 'Note added', note_id: note.id } };
+      },
+    }),
+    defineRoute({
+      method: 'patch',
+      path: '/contact',
+      summary: 'Change some fields of a contact',
+      tag: TAG,
+      body: UpdateContactBody,
+      responses: {
+        200: { description: 'Updated', schema: UpdateContactResponse },
+        404: notFound,
+        409: conflict,
+        ...bodyErrors,
+        ...commonErrors,
+      },
+      handle: async ({ body }) => {
+        const contact = await service.updateContact(body.contact_id, body.fields);
+        return { status: 200, body: { success: true, message: 'Contact updated', contact: toContactJson(contact) } };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/contacts',
+      summary: 'List contacts, optionally filtered by name or email',
+      tag: TAG,
+      query: ListContactsQuery,
+      responses: {
+        200: { description: 'A page of contacts, oldest first', schema: ContactPage },
+        400: errorResponse('VALIDATION_ERROR: bad skip, limit, search or email'),
+        ...commonErrors,
+      },
+      handle: async ({ query }) => {
+        const { items, total } = await service.listContacts(query);
+        return { status: 200, body: { items: items.map(toContactJson), total, skip: query.skip, limit: query.limit } };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/contact/:id',
+      summary: 'Read one contact',
+      tag: TAG,
+      params: ContactIdParams,
+      responses: { 200: { description: 'The contact', schema: Contact }, 400: badId, 404: notFound, ...commonErrors },
+      handle: async ({ params }) => ({ status: 200, body: toContactJson(await service.getContact(params.id)) }),
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/contact/:id',
+      summary: 'Delete a contact and its notes',
+      tag: TAG,
+      params: ContactIdParams,
+      responses: { 204: { description: 'Deleted' }, 400: badId, 404: notFound, ...commonErrors },
+      handle: async ({ params }) => {
+        await service.deleteContact(params.id);
+        return { status: 204 };
+      },
+    }),
+  ];
+}

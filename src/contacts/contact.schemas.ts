@@ -1,0 +1,125 @@
+import { z } from 'zod';
+
+/**
+ * The contact API's contract: each schema validates a payload, gives its
+ * TypeScript type and describes it in the OpenAPI document.
+ */
+
+/** PostgreSQL `integer`: larger ids cannot exist and would fail in the driver. */
+const MAX_ID = 2_147_483_647;
+
+const id = z.number().int().positive().max(MAX_ID);
+
+export const ContactId = id.meta({ description: 'Contact id', example: 42 });
+
+export const ContactIdParams = z
+  .object({
+    id: z
+      .string()
+      .regex(/^[1-9][0-9]{0,9}$/, 'must be a positive integer')
+      .transform(Number)
+      .pipe(id),
+  })
+  .meta({ id: 'ContactIdParams' });
+
+const name = z.string().trim().min(1, 'must not be empty').max(255);
+
+/** Stored trimmed and lower-cased so that one address is one contact whatever its spelling. */
+const email = z.string().trim().toLowerCase().max(255).pipe(z.email());
+
+const phone = z
+  .string()
+  .trim()
+  .max(20)
+  .regex(/^\+?[0-9][0-9 ()./-]{1,19}$/, 'must be a phone number: digits, spaces and + ( ) . / -');
+
+/** Forms send "" for a field left blank: that means "no value", like null. */
+const blankAsNull = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? null : value);
+const clearable = <T extends z.ZodType>(schema: T) => z.preprocess(blankAsNull, schema.nullable());
+
+export const CreateContactBody = z
+  .strictObject({
+    name: name.meta({ example: 'Ada Lovelace' }),
+    email: clearable(email).optional().meta({ example: 'ada@example.com' }),
+    phone: clearable(phone).optional().meta({ example: '+44 20 7946 0000' }),
+  })
+  .meta({ id: 'CreateContactBody' });
+export type CreateContactInput = z.output<typeof CreateContactBody>;
+
+export const ContactFields = z
+  .strictObject({
+    name: name.optional(),
+    email: clearable(email).optional(),
+    phone: clearable(phone).optional(),
+  })
+  .refine((fields) => Object.keys(fields).length > 0, 'must name at least one of name, email, phone')
+  .meta({ id: 'ContactFields', description: 'The fields to change; null or "" clears email or phone.' });
+export type ContactChanges = z.output<typeof ContactFields>;
+
+export const UpdateContactBody = z
+  .strictObject({ contact_id: ContactId, fields: ContactFields })
+  .meta({ id: 'UpdateContactBody' });
+
+export const CreateNoteBody = z
+  .strictObject({
+    contact_id: ContactId,
+    content: z.string().trim().min(1, 'must not be empty').max(100_000).meta({ example: 'Called, wants a demo' }),
+  })
+  .meta({ id: 'CreateNoteBody' });
+
+export const MAX_PAGE_SIZE = 200;
+
+const queryInteger = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^[0-9]+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+export const ListContactsQuery = z
+  .object({
+    skip: queryInteger(0, MAX_ID).default(0),
+    limit: queryInteger(1, MAX_PAGE_SIZE).default(50),
+    search: z.string().trim().max(255).optional().meta({ description: 'Case-insensitive substring of the name' }),
+    email: email.optional().meta({ description: 'Exact email address (any case)' }),
+  })
+  .meta({ id: 'ListContactsQuery' });
+export type ListContactsFilter = z.output<typeof ListContactsQuery>;
+
+export const Contact = z
+  .object({
+    id: ContactId,
+    name: z.string(),
+    email: z.string().nullable(),
+    phone: z.string().nullable(),
+    crm_id: z.number().int().nullable().meta({ description: 'Pipedrive person id, once mirrored' }),
+    created_at: z.iso.datetime(),
+    updated_at: z.iso.datetime(),
+  })
+  .meta({ id: 'Contact' });
+
+export const CreateContactResponse = z
+  .object({
+    success: z.literal(true),
+    contact_id: ContactId,
+    crm_id: z.number().int().nullable(),
+    contact: Contact,
+  })
+  .meta({ id: 'CreateContactResponse' });
+
+export const UpdateContactResponse = z
+  .object({ success: z.literal(true), message: z.string(), contact: Contact })
+  .meta({ id: 'UpdateContactResponse' });
+
+export const CreateNoteResponse = z
+  .object({ success: z.literal(true), message: z.string(), note_id: z.number().int() })
+  .meta({ id: 'CreateNoteResponse' });
+
+export const ContactPage = z
+  .object({
+    items: z.array(Contact),
+    total: z.number().int(),
+    skip: z.number().int(),
+    limit: z.number().int(),
+  })
+  .meta({ id: 'ContactPage' });

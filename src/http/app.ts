@@ -1,0 +1,47 @@
+import cors from 'cors';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import { pinoHttp } from 'pino-http';
+import swaggerUi from 'swagger-ui-express';
+import { contactRoutes } from '../contacts/contact.routes';
+import type { ContactService } from '../contacts/contact.service';
+import type { Logger } from '../logger';
+import { errorHandler, requireJsonBody, unknownRoute } from './error-handler';
+import { healthRoutes } from './health.routes';
+import { buildOpenApiDocument } from './openapi';
+import { mountRoutes } from './route';
+
+export interface AppDependencies {
+  contactService: ContactService;
+  logger: Logger;
+  /** Origins allowed to call the API from a browser; empty means none. */
+  corsOrigins: readonly string[];
+  /** Largest accepted JSON body, in bytes or a size such as "100kb". */
+  bodyLimit?: string | number;
+}
+
+export function createApp(deps: AppDependencies): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(pinoHttp({ logger: deps.logger }));
+  app.use(helmet());
+  app.use(cors({ origin: deps.corsOrigins.length > 0 ? [...deps.corsOrigins] : false }));
+  app.use(requireJsonBody);
+  app.use(express.json({ limit: deps.bodyLimit ?? '100kb' }));
+
+  // Health first: `/contact/health` must not be taken for `/contact/:id`.
+  const routes = [...healthRoutes(deps.contactService), ...contactRoutes(deps.contactService)];
+  const router = express.Router();
+  mountRoutes(router, routes);
+  app.use(router);
+
+  const openApiDocument = buildOpenApiDocument(routes);
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument);
+  });
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(openApiDocument));
+
+  app.use(unknownRoute);
+  app.use(errorHandler);
+  return app;
+}

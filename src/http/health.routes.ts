@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import type { ContactService } from '../contacts/contact.service';
+import { defineRoute, type AnyRoute } from './route';
+
+const TAG = 'Health';
+
+const Liveness = z
+  .object({ status: z.literal('ok'), timestamp: z.iso.datetime() })
+  .meta({ id: 'Liveness' });
+
+const ServiceHealth = z
+  .object({
+    status: z.enum(['ok', 'unavailable']),
+    timestamp: z.iso.datetime(),
+    crm_configured: z.boolean(),
+    database: z.enum(['up', 'down']),
+  })
+  .meta({ id: 'ServiceHealth' });
+
+export function healthRoutes(service: ContactService): AnyRoute[] {
+  return [
+    defineRoute({
+      method: 'get',
+      path: '/health',
+      summary: 'Liveness: the process answers (the database is not consulted)',
+      tag: TAG,
+      responses: { 200: { description: 'Alive', schema: Liveness } },
+      handle: async () => ({ status: 200, body: { status: 'ok', timestamp: new Date().toISOString() } }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/contact/health',
+      summary: 'Readiness: the database answers',
+      tag: TAG,
+      responses: {
+        200: { description: 'Ready', schema: ServiceHealth },
+        503: { description: 'The database does not answer', schema: ServiceHealth },
+      },
+      handle: async () => {
+        const health = await service.health();
+        return {
+          status: health.database === 'up' ? 200 : 503,
+          body: {
+            status: health.database === 'up' ? 'ok' : 'unavailable',
+            timestamp: new Date().toISOString(),
+            crm_configured: health.crmConfigured,
+            database: health.database,
+          },
+        };
+      },
+    }),
+  ];
+}
