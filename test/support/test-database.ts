@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { startEmbeddedPostgres, type RunningDatabase } from '../../src/db/embedded-postgres';
+import { createLogger } from '../../src/logger';
+
+const LOCAL_SERVER = 'postgresql://postgres@127.0.0.1:5432/postgres';
+
+async function answers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The PostgreSQL server the suite runs on, found as `npm start` would find one:
+ * TEST_DATABASE_URL, else a server on 127.0.0.1:5432, else the embedded PostgreSQL.
+ */
+export async function locateTestServer(): Promise<RunningDatabase> {
+  if (process.env.TEST_DATABASE_URL) return { url: process.env.TEST_DATABASE_URL, stop: async () => undefined };
+  if (await answers(LOCAL_SERVER)) return { url: LOCAL_SERVER, stop: async () => undefined };
+  return startEmbeddedPostgres(
+    { dataDir: '.data/test-postgres', port: 54339, database: 'postgres' },
+    createLogger('warn'),
+  );
+}
+
+/** `adminUrl` with its database swapped for `database`. */
+export function urlForDatabase(adminUrl: string, database: string): string {
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/** Creates an empty database with a unique name; returns its URL. */
+export async function createScratchDatabase(adminUrl: string, prefix: string): Promise<string> {
+  const name = `${prefix}_${randomBytes(5).toString('hex')}`;
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`);
+  } finally {
+    await client.end();
+  }
+  return urlForDatabase(adminUrl, name);
+}
+
+export async function dropDatabase(adminUrl: string, databaseUrl: string): Promise<void> {
+  const name = decodeURIComponent(new URL(databaseUrl).pathname.slice(1));
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
