@@ -150,7 +150,8 @@ describe('applyMigrations and listPendingMigrations', () => {
     expect(error).toBeInstanceOf(Error);
     const { message } = error as Error;
     expect(message).toMatch(/^prisma migrate deploy failed \(exit code 1\):\n/);
-    expect(message).toContain('does not exist');
+    // Trust auth reports the missing database; password auth rejects the wrong password.
+    expect(message).toMatch(/does not exist|credentials .* are not valid/);
     expect(message).toContain('***');
     expect(message).not.toContain(secret);
   });
