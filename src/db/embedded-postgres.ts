@@ -46,7 +46,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions, lo
     buildDatabaseUrl({ user: USER, password: PASSWORD, host: '127.0.0.1', port: options.port, database });
   let stop = () => server.stop();
 
-  if (await answers(urlOf('postgres'))) {
+  if (await databaseAnswers(urlOf('postgres'))) {
     // A previous run that was killed leaves its server behind; it is ours, so reuse it.
     logger.warn({ port: options.port }, 'embedded PostgreSQL was already running; reusing it');
     stop = async () => undefined;
@@ -86,7 +86,8 @@ function assertReachableByOthers(folders: string[]): void {
   }
 }
 
-async function answers(url: string): Promise<boolean> {
+/** True when a PostgreSQL server accepts a connection at `url` within a second. */
+export async function databaseAnswers(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
   try {
     await client.connect();

@@ -1,21 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { startEmbeddedPostgres, type RunningDatabase } from '../../src/db/embedded-postgres';
+import { databaseAnswers, startEmbeddedPostgres, type RunningDatabase } from '../../src/db/embedded-postgres';
 import { createLogger } from '../../src/logger';
 
 const LOCAL_SERVER = 'postgresql://postgres@127.0.0.1:5432/postgres';
-
-async function answers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
 
 /**
  * The PostgreSQL server the suite runs on, found as `npm start` would find one:
@@ -23,7 +11,7 @@ async function answers(url: string): Promise<boolean> {
  */
 export async function locateTestServer(): Promise<RunningDatabase> {
   if (process.env.TEST_DATABASE_URL) return { url: process.env.TEST_DATABASE_URL, stop: async () => undefined };
-  if (await answers(LOCAL_SERVER)) return { url: LOCAL_SERVER, stop: async () => undefined };
+  if (await databaseAnswers(LOCAL_SERVER)) return { url: LOCAL_SERVER, stop: async () => undefined };
   return startEmbeddedPostgres(
     { dataDir: '.data/test-postgres', port: 54339, database: 'postgres' },
     createLogger('warn'),
