@@ -1,0 +1,64 @@
+/**
+ * What the mirror needs from a CRM. The Pipedrive adapter (src/crm) implements it;
+ * the sync worker depends on this interface only.
+ */
+
+export interface CrmPerson {
+  id: number;
+  name: string;
+  emails: string[];
+  phones: string[];
+}
+
+export interface NewPerson {
+  name: string;
+  email: string | null;
+  phone: string | null;
+}
+
+/** Only the fields present are sent; null clears a field. */
+export type PersonChanges = Partial<NewPerson>;
+
+export type PersonSearchField = 'email' | 'phone' | 'name';
+
+export interface CrmGateway {
+  createPerson(person: NewPerson): Promise<CrmPerson>;
+  updatePerson(id: number, changes: PersonChanges): Promise<CrmPerson>;
+  /** The first person whose `field` equals `term` exactly, or null. */
+  findPerson(field: PersonSearchField, term: string): Promise<CrmPerson | null>;
+  /** Null when the person does not exist (any more). */
+  getPerson(id: number): Promise<CrmPerson | null>;
+  addNote(personId: number, content: string): Promise<{ id: number }>;
+}
+
+/**
+ * unauthorized: the token is missing, wrong or lacks rights (401, 403);
+ * rate_limited: 429, retry after `retryAfterMs`;
+ * unavailable: network error, timeout, 5xx: worth retrying;
+ * rejected: the request itself is wrong (400, 404, 410, 422): retrying cannot help.
+ */
+export type CrmErrorKind = 'unauthorized' | 'rate_limited' | 'unavailable' | 'rejected';
+
+export class CrmError extends Error {
+  override readonly name = 'CrmError';
+
+  constructor(
+    readonly kind: CrmErrorKind,
+    message: string,
+    readonly options: { status?: number; retryAfterMs?: number; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+  }
+
+  get retryable(): boolean {
+    return this.kind === 'rate_limited' || this.kind === 'unavailable';
+  }
+
+  get status(): number | undefined {
+    return this.options.status;
+  }
+
+  get retryAfterMs(): number | undefined {
+    return this.options.retryAfterMs;
+  }
+}
