@@ -1,0 +1,260 @@
+import { Pool, type Dispatcher } from 'undici';
+import type { Logger } from '../logger';
+import {
+  CrmError,
+  type CrmErrorKind,
+  type CrmGateway,
+  type CrmPerson,
+  type NewPerson,
+  type PersonChanges,
+  type PersonSearchField,
+} from '../sync/crm-gateway';
+import type { RateLimiter, ResponseHeaders } from './rate-limiter';
+
+export interface PipedriveClientOptions {
+  apiToken: string;
+  /** Default https://api.pipedrive.com */
+  baseUrl?: string;
+  connectTimeoutMs?: number;
+  /**
+   * Limits the wait for the response headers and, separately, each gap while the body arrives.
+   * undici checks these on a timer with about half a second resolution, so they may fire up to ~1 s late.
+   */
+  requestTimeoutMs?: number;
+  logger?: Logger;
+  rateLimiter?: RateLimiter;
+  onOutcome?: (outcome: 'ok' | CrmErrorKind) => void;
+}
+
+const DEFAULT_RETRY_AFTER_MS = 2_000;
+
+interface Call<T> {
+  method: Dispatcher.HttpMethod;
+  path: string;
+  query?: Record<string, string>;
+  body?: unknown;
+  /** The answer to a 404/410, which otherwise fails as 'rejected'. */
+  notFound?: T;
+  parse: (data: unknown, describe: string) => T;
+}
+
+/** The CRM gateway over Pipedrive's REST API: persons through v2, notes through v1. */
+export class PipedriveClient implements CrmGateway {
+  // A private field: the token must not show up when the client is logged or inspected.
+  readonly #apiToken: string;
+  private readonly pool: Pool;
+  private readonly pathPrefix: string;
+  private readonly logger: Logger | undefined;
+  private readonly rateLimiter: RateLimiter | undefined;
+  private readonly onOutcome: PipedriveClientOptions['onOutcome'];
+
+  constructor(options: PipedriveClientOptions) {
+    const base = new URL(options.baseUrl ?? 'https://api.pipedrive.com');
+    const requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
+    this.#apiToken = options.apiToken;
+    this.pathPrefix = base.pathname.replace(/\/+$/, '');
+    this.pool = new Pool(base.origin, {
+      connect: { timeout: options.connectTimeoutMs ?? 5_000 },
+      headersTimeout: requestTimeoutMs,
+      bodyTimeout: requestTimeoutMs,
+    });
+    this.logger = options.logger;
+    this.rateLimiter = options.rateLimiter;
+    this.onOutcome = options.onOutcome;
+  }
+
+  createPerson(person: NewPerson): Promise<CrmPerson> {
+    const body = {
+      name: person.name,
+      ...(person.email !== null && { emails: contactItems(person.email) }),
+      ...(person.phone !== null && { phones: contactItems(person.phone) }),
+    };
+    return this.call({ method: 'POST', path: '/api/v2/persons', body, parse: toPerson });
+  }
+
+  updatePerson(id: number, changes: PersonChanges): Promise<CrmPerson> {
+    const body = {
+      ...(changes.name !== undefined && { name: changes.name }),
+      ...(changes.email !== undefined && { emails: contactItems(changes.email) }),
+      ...(changes.phone !== undefined && { phones: contactItems(changes.phone) }),
+    };
+    return this.call({ method: 'PATCH', path: `/api/v2/persons/${id}`, body, parse: toPerson });
+  }
+
+  findPerson(field: PersonSearchField, term: string): Promise<CrmPerson | null> {
+    return this.call({
+      method: 'GET',
+      path: '/api/v2/persons/search',
+      query: { term, fields: field, exact_match: 'true' },
+      parse: (data, describe) => {
+        if (!isRecord(data) || !Array.isArray(data.items)) throw unexpectedShape(describe);
+        const first: unknown = data.items[0];
+        if (first === undefined) return null;
+        if (!isRecord(first)) throw unexpectedShape(describe);
+        return toPerson(first.item, describe);
+      },
+    });
+  }
+
+  getPerson(id: number): Promise<CrmPerson | null> {
+    return this.call({
+      method: 'GET',
+      path: `/api/v2/persons/${id}`,
+      notFound: null,
+      // v2 persons carry is_deleted: one flagged deleted no longer exists for the mirror.
+      parse: (data, describe) => (isRecord(data) && data.is_deleted === true ? null : toPerson(data, describe)),
+    });
+  }
+
+  addNote(personId: number, content: string): Promise<{ id: number }> {
+    return this.call({
+      method: 'POST',
+      path: '/v1/notes',
+      body: { content, person_id: personId },
+      parse: (data, describe) => {
+        if (!isRecord(data) || typeof data.id !== 'number') throw unexpectedShape(describe);
+        return { id: data.id };
+      },
+    });
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private async call<T>(call: Call<T>): Promise<T> {
+    // The query stays out of messages and logs: search terms are e-mail addresses and phone numbers.
+    const describe = `Pipedrive ${call.method} ${call.path}`;
+    const started = performance.now();
+    let status: number | undefined;
+    try {
+      await this.rateLimiter?.acquire();
+      const response = await this.send(call, describe);
+      status = response.status;
+      const result = this.interpret(call, describe, response);
+      this.report('ok', { method: call.method, path: call.path, status, started });
+      return result;
+    } catch (error) {
+      const crmError = error instanceof CrmError ? error : new CrmError('unavailable', `${describe}: ${String(error)}`, { cause: error });
+      this.report(crmError.kind, { method: call.method, path: call.path, status, started, error: crmError.message });
+      throw crmError;
+    }
+  }
+
+  private async send(call: Call<unknown>, describe: string): Promise<{ status: number; headers: ResponseHeaders; text: string }> {
+    const query = call.query ? `?${new URLSearchParams(call.query).toString()}` : '';
+    try {
+      const response = await this.pool.request({
+        method: call.method,
+        path: `${this.pathPrefix}${call.path}${query}`,
+        headers: {
+          accept: 'application/json',
+          'x-api-token': this.#apiToken,
+          ...(call.body !== undefined && { 'content-type': 'application/json' }),
+        },
+        body: call.body === undefined ? undefined : JSON.stringify(call.body),
+      });
+      this.rateLimiter?.update(response.headers);
+      return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
+    } catch (cause) {
+      // Connection refused or reset, connect/headers/body timeouts, socket closed mid-response.
+      const code = isRecord(cause) && typeof cause.code === 'string' ? `${cause.code}: ` : '';
+      const message = cause instanceof Error ? cause.message : String(cause);
+      throw new CrmError('unavailable', `${describe}: ${code}${message}`, { cause });
+    }
+  }
+
+  private interpret<T>(call: Call<T>, describe: string, response: { status: number; headers: ResponseHeaders; text: string }): T {
+    const { status, headers } = response;
+    const envelope = parseJson(response.text);
+    if (status >= 200 && status < 300) {
+      if (!isRecord(envelope) || envelope.success !== true || !('data' in envelope)) {
+        throw new CrmError('unavailable', `${describe}: ${status} response is not a Pipedrive JSON envelope`, { status });
+      }
+      return call.parse(envelope.data, describe);
+    }
+    if ((status === 404 || status === 410) && call.notFound !== undefined) return call.notFound;
+
+    const kind = kindOf(status);
+    const reason = isRecord(envelope) && typeof envelope.error === 'string' ? envelope.error : 'response is not a Pipedrive JSON envelope';
+    const info = isRecord(envelope) && typeof envelope.error_info === 'string' ? ` (${envelope.error_info})` : '';
+    const retryAfterMs = kind === 'rate_limited' ? retryAfter(headers) : undefined;
+    if (retryAfterMs !== undefined) this.rateLimiter?.pause(retryAfterMs);
+    throw new CrmError(kind, `${describe}: ${status} ${reason}${info}`, { status, retryAfterMs });
+  }
+
+  private report(
+    outcome: 'ok' | CrmErrorKind,
+    details: { method: string; path: string; status: number | undefined; started: number; error?: string },
+  ): void {
+    const { started, ...fields } = details;
+    const entry = { ...fields, outcome, durationMs: Math.round(performance.now() - started) };
+    if (outcome === 'ok') this.logger?.debug(entry, 'pipedrive request');
+    else this.logger?.warn(entry, 'pipedrive request failed');
+    this.onOutcome?.(outcome);
+  }
+}
+
+/** v2 replaces the whole list, so one item makes it the only address; an empty list clears it. */
+function contactItems(value: string | null): { value: string; primary: boolean; label: string }[] {
+  return value === null ? [] : [{ value, primary: true, label: 'work' }];
+}
+
+function kindOf(status: number): CrmErrorKind {
+  if (status === 401 || status === 403) return 'unauthorized';
+  if (status === 429) return 'rate_limited';
+  if (status >= 400 && status < 500) return 'rejected';
+  return 'unavailable';
+}
+
+function retryAfter(headers: ResponseHeaders): number {
+  const retryAfterHeader = headerValue(headers, 'retry-after');
+  if (retryAfterHeader !== undefined) {
+    const seconds = Number(retryAfterHeader);
+    if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+    const date = Date.parse(retryAfterHeader);
+    if (!Number.isNaN(date)) return Math.max(0, date - Date.now());
+  }
+  const reset = Number(headerValue(headers, 'x-ratelimit-reset'));
+  return Number.isFinite(reset) && reset >= 0 ? reset * 1000 : DEFAULT_RETRY_AFTER_MS;
+}
+
+function headerValue(headers: ResponseHeaders, name: string): string | undefined {
+  const raw = headers[name];
+  const value = (Array.isArray(raw) ? raw[0] : raw)?.trim();
+  return value === '' ? undefined : value;
+}
+
+/**
+ * A v2 person (emails and phones as `{ value, primary, label }`, primary first) or a search
+ * result item (emails and phones as plain strings).
+ */
+function toPerson(data: unknown, describe: string): CrmPerson {
+  if (!isRecord(data) || typeof data.id !== 'number' || typeof data.name !== 'string') throw unexpectedShape(describe);
+  return { id: data.id, name: data.name, emails: contactValues(data.emails), phones: contactValues(data.phones) };
+}
+
+function contactValues(items: unknown): string[] {
+  if (!Array.isArray(items)) return [];
+  const isPrimary = (item: unknown) => isRecord(item) && item.primary === true;
+  return items
+    .toSorted((a: unknown, b: unknown) => Number(isPrimary(b)) - Number(isPrimary(a)))
+    .map((item: unknown) => (isRecord(item) ? item.value : item))
+    .filter((value): value is string => typeof value === 'string' && value !== '');
+}
+
+function unexpectedShape(describe: string): CrmError {
+  return new CrmError('unavailable', `${describe}: unexpected response data shape`);
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

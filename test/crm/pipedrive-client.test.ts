@@ -1,0 +1,442 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
+import pino from 'pino';
+import { PipedriveClient, type PipedriveClientOptions } from '../../src/crm/pipedrive-client';
+import { RateLimiter } from '../../src/crm/rate-limiter';
+import { CrmError, type CrmErrorKind } from '../../src/sync/crm-gateway';
+import { FakePipedrive, type RecordedRequest } from '../support/fake-pipedrive';
+
+const TIMEOUT_MS = 400;
+/** undici checks headers/body timeouts on a ~500 ms tick: they fire between TIMEOUT_MS and about TIMEOUT_MS + 1 s. */
+const TIMEOUT_SLACK_MS = 1_200;
+
+let fake: FakePipedrive;
+let client: PipedriveClient;
+let outcomes: ('ok' | CrmErrorKind)[] = [];
+const logLines: string[] = [];
+
+function clientFor(target: FakePipedrive, options: Partial<PipedriveClientOptions> = {}): PipedriveClient {
+  return new PipedriveClient({
+    apiToken: target.token,
+    baseUrl: target.url,
+    connectTimeoutMs: TIMEOUT_MS,
+    requestTimeoutMs: TIMEOUT_MS,
+    onOutcome: (outcome) => outcomes.push(outcome),
+    ...options,
+  });
+}
+
+beforeAll(async () => {
+  fake = await FakePipedrive.start();
+  client = clientFor(fake, { logger: pino({ level: 'debug' }, { write: (line: string) => logLines.push(line) }) });
+});
+beforeEach(() => {
+  fake.reset();
+  outcomes = [];
+  logLines.length = 0;
+});
+afterAll(async () => {
+  await client.close();
+  await fake.close();
+});
+
+function onlyRequest(): RecordedRequest {
+  expect(fake.requests).toHaveLength(1);
+  const [request] = fake.requests;
+  if (!request) throw new Error('no request recorded');
+  return request;
+}
+
+async function crmFailure(promise: Promise<unknown>): Promise<CrmError> {
+  const error: unknown = await promise.then(
+    () => new Error('expected the call to fail'),
+    (reason: unknown) => reason,
+  );
+  if (!(error instanceof CrmError)) throw error;
+  return error;
+}
+
+describe('PipedriveClient requests', () => {
+  it('creates a person with POST /api/v2/persons, the token in x-api-token and v2 email/phone objects', async () => {
+    const person = await client.createPerson({ name: 'Ada Lovelace', email: 'ada@example.com', phone: '+44 20 7946 0000' });
+
+    expect(person).toEqual({ id: expect.any(Number), name: 'Ada Lovelace', emails: ['ada@example.com'], phones: ['+44 20 7946 0000'] });
+    const request = onlyRequest();
+    expect(request).toMatchObject({
+      method: 'POST',
+      path: '/api/v2/persons',
+      query: {},
+      body: {
+        name: 'Ada Lovelace',
+        emails: [{ value: 'ada@example.com', primary: true, label: 'work' }],
+        phones: [{ value: '+44 20 7946 0000', primary: true, label: 'work' }],
+      },
+    });
+    expect(request.headers['x-api-token']).toBe(fake.token);
+    expect(request.headers['content-type']).toBe('application/json');
+    expect(fake.persons.get(person.id)).toMatchObject({ name: 'Ada Lovelace', emails: [{ value: 'ada@example.com' }] });
+    expect(outcomes).toEqual(['ok']);
+  });
+
+  it('leaves emails and phones out of a new person that has none', async () => {
+    const person = await client.createPerson({ name: 'Grace Hopper', email: null, phone: null });
+
+    expect(onlyRequest().body).toEqual({ name: 'Grace Hopper' });
+    expect(person).toEqual({ id: expect.any(Number), name: 'Grace Hopper', emails: [], phones: [] });
+  });
+
+  it('updates with PATCH /api/v2/persons/{id} and sends only the given fields', async () => {
+    const { id } = fake.seedPerson({ name: 'Ada', email: 'ada@example.com', phone: '+1 555 0100' });
+
+    await expect(client.updatePerson(id, { name: 'Ada King' })).resolves.toEqual({
+      id,
+      name: 'Ada King',
+      emails: ['ada@example.com'],
+      phones: ['+1 555 0100'],
+    });
+    await client.updatePerson(id, { email: 'countess@example.com' });
+
+    expect(fake.requests.map(({ method, path, body }) => ({ method, path, body }))).toEqual([
+      { method: 'PATCH', path: `/api/v2/persons/${id}`, body: { name: 'Ada King' } },
+      { method: 'PATCH', path: `/api/v2/persons/${id}`, body: { emails: [{ value: 'countess@example.com', primary: true, label: 'work' }] } },
+    ]);
+    expect(fake.persons.get(id)).toMatchObject({ name: 'Ada King', emails: [{ value: 'countess@example.com' }], phones: [{ value: '+1 555 0100' }] });
+  });
+
+  it('clears email and phone with empty lists when the change is null', async () => {
+    const { id } = fake.seedPerson({ name: 'Ada', email: 'ada@example.com', phone: '+1 555 0100' });
+
+    const updated = await client.updatePerson(id, { email: null, phone: null });
+
+    expect(onlyRequest().body).toEqual({ emails: [], phones: [] });
+    expect(updated).toEqual({ id, name: 'Ada', emails: [], phones: [] });
+    expect(fake.persons.get(id)).toMatchObject({ emails: [], phones: [] });
+  });
+
+  it('finds a person with an exact-match search on one field, mapping the string lists of search results', async () => {
+    fake.seedPerson({ name: 'Someone Else', email: 'else@example.com' });
+    const ada = fake.seedPerson({ name: 'Ada Lovelace', email: 'ada@example.com', phone: '+44 20 7946 0000' });
+
+    const found = await client.findPerson('email', 'ADA@example.com');
+
+    expect(found).toEqual({ id: ada.id, name: 'Ada Lovelace', emails: ['ada@example.com'], phones: ['+44 20 7946 0000'] });
+    const request = onlyRequest();
+    expect(request).toMatchObject({
+      method: 'GET',
+      path: '/api/v2/persons/search',
+      query: { term: 'ADA@example.com', fields: 'email', exact_match: 'true' },
+      body: undefined,
+    });
+    expect(request.headers['x-api-token']).toBe(fake.token);
+  });
+
+  it('searches by phone (encoding the term) and by name, and answers null when nothing matches', async () => {
+    const ada = fake.seedPerson({ name: 'Ada Lovelace', email: 'ada@example.com', phone: '+44 20 7946 0000' });
+
+    await expect(client.findPerson('phone', '+44 20 7946 0000')).resolves.toMatchObject({ id: ada.id });
+    await expect(client.findPerson('name', 'ada lovelace')).resolves.toMatchObject({ id: ada.id });
+    await expect(client.findPerson('email', 'ada@example')).resolves.toBeNull();
+    await expect(client.findPerson('name', 'ada@example.com')).resolves.toBeNull();
+
+    expect(fake.requests.map((request) => request.query)).toEqual([
+      { term: '+44 20 7946 0000', fields: 'phone', exact_match: 'true' },
+      { term: 'ada lovelace', fields: 'name', exact_match: 'true' },
+      { term: 'ada@example', fields: 'email', exact_match: 'true' },
+      { term: 'ada@example.com', fields: 'name', exact_match: 'true' },
+    ]);
+    expect(outcomes).toEqual(['ok', 'ok', 'ok', 'ok']);
+  });
+
+  it('gets a person with GET /api/v2/persons/{id}, primary email first', async () => {
+    const { id } = fake.seedPerson({ name: 'Ada', email: 'ada@example.com' });
+    fake.persons.get(id)?.emails.unshift({ value: 'old@example.com', primary: false, label: 'home' });
+
+    const person = await client.getPerson(id);
+
+    expect(person).toEqual({ id, name: 'Ada', emails: ['ada@example.com', 'old@example.com'], phones: [] });
+    expect(onlyRequest()).toMatchObject({ method: 'GET', path: `/api/v2/persons/${id}`, body: undefined });
+  });
+
+  it('answers null for a person that does not exist or is flagged deleted, as a successful outcome', async () => {
+    const { id } = fake.seedPerson({ name: 'Gone' });
+    const person = fake.persons.get(id);
+    if (person) person.is_deleted = true;
+
+    await expect(client.getPerson(987654)).resolves.toBeNull();
+    await expect(client.getPerson(id)).resolves.toBeNull();
+    expect(outcomes).toEqual(['ok', 'ok']);
+  });
+
+  it('adds a note with POST /v1/notes', async () => {
+    const { id: personId } = fake.seedPerson({ name: 'Ada' });
+
+    const note = await client.addNote(personId, 'Met at the conference');
+
+    expect(fake.notes.get(note.id)).toEqual({ id: note.id, content: 'Met at the conference', person_id: personId });
+    const request = onlyRequest();
+    expect(request).toMatchObject({ method: 'POST', path: '/v1/notes', body: { content: 'Met at the conference', person_id: personId } });
+    expect(request.headers['x-api-token']).toBe(fake.token);
+  });
+
+  it('reports validation failures of Pipedrive as rejected, with its error text', async () => {
+    const noPerson = await crmFailure(client.addNote(424242, 'orphan'));
+    const noName = await crmFailure(client.createPerson({ name: ' ', email: null, phone: null }));
+    const unknownPerson = await crmFailure(client.updatePerson(424242, { name: 'Nobody' }));
+
+    expect(noPerson).toMatchObject({ kind: 'rejected', status: 400, message: expect.stringContaining('Pipedrive POST /v1/notes: 400 Person not found') });
+    expect(noName).toMatchObject({ kind: 'rejected', status: 400, message: expect.stringContaining('Validation failed: name') });
+    expect(unknownPerson).toMatchObject({ kind: 'rejected', status: 404, message: expect.stringContaining('Pipedrive PATCH /api/v2/persons/424242: 404') });
+    expect([noPerson, noName, unknownPerson].map((error) => error.retryable)).toEqual([false, false, false]);
+    expect(outcomes).toEqual(['rejected', 'rejected', 'rejected']);
+  });
+});
+
+describe('PipedriveClient failures', () => {
+  it.each([
+    [500, 'unavailable'],
+    [502, 'unavailable'],
+    [503, 'unavailable'],
+    [401, 'unauthorized'],
+    [403, 'unauthorized'],
+    [400, 'rejected'],
+    [404, 'rejected'],
+    [410, 'rejected'],
+    [422, 'rejected'],
+  ] as const)('classifies %i as %s, keeping method, path and Pipedrive error text', async (status, kind) => {
+    fake.fault({ kind: 'status', status });
+
+    const error = await crmFailure(client.createPerson({ name: 'Ada', email: null, phone: null }));
+
+    expect(error).toMatchObject({ name: 'CrmError', kind, status });
+    expect(error.message).toMatch(new RegExp(`^Pipedrive POST /api/v2/persons: ${status} .+ \\(Please check developers\\.pipedrive\\.com`));
+    expect(error.retryable).toBe(kind === 'unavailable');
+    expect(outcomes).toEqual([kind]);
+  });
+
+  it('classifies a wrong token as unauthorized without revealing it', async () => {
+    const wrong = clientFor(fake, { apiToken: 'not-the-token-3f9a' });
+    try {
+      const error = await crmFailure(wrong.getPerson(1));
+      expect(error).toMatchObject({ kind: 'unauthorized', status: 401, message: expect.stringContaining('unauthorized access') });
+      expect(error.message).not.toContain('not-the-token-3f9a');
+    } finally {
+      await wrong.close();
+    }
+  });
+
+  it('classifies 429 as rate_limited, waiting as long as Retry-After says in seconds', async () => {
+    fake.fault({ kind: 'status', status: 429, retryAfterSeconds: 3 });
+
+    const error = await crmFailure(client.getPerson(1));
+
+    expect(error).toMatchObject({ kind: 'rate_limited', status: 429, retryAfterMs: 3000 });
+    expect(error.retryable).toBe(true);
+    expect(outcomes).toEqual(['rate_limited']);
+  });
+
+  it('reads Retry-After as an HTTP date too', async () => {
+    fake.fault({ kind: 'status', status: 429, headers: { 'retry-after': new Date(Date.now() + 5000).toUTCString() } });
+
+    const error = await crmFailure(client.getPerson(1));
+
+    expect(error.retryAfterMs).toBeGreaterThan(3000);
+    expect(error.retryAfterMs).toBeLessThanOrEqual(5000);
+  });
+
+  it('falls back to x-ratelimit-reset, then to two seconds', async () => {
+    fake.fault({ kind: 'status', status: 429, times: 1, headers: { 'x-ratelimit-reset': '7' } });
+    fake.fault({ kind: 'status', status: 429, times: 1, headers: { 'x-ratelimit-reset': '' } });
+
+    const withReset = await crmFailure(client.getPerson(1));
+    const withNothing = await crmFailure(client.getPerson(1));
+
+    expect(withReset).toMatchObject({ kind: 'rate_limited', retryAfterMs: 7000 });
+    expect(withNothing).toMatchObject({ kind: 'rate_limited', retryAfterMs: 2000 });
+  });
+
+  it('pauses its rate limiter after a 429', async () => {
+    const clock = { now: 0, sleeps: [] as number[] };
+    const rateLimiter = new RateLimiter({
+      now: () => clock.now,
+      sleep: async (ms) => {
+        clock.sleeps.push(ms);
+        clock.now += ms;
+      },
+    });
+    const limited = clientFor(fake, { rateLimiter });
+    try {
+      fake.fault({ kind: 'status', status: 429, retryAfterSeconds: 3, times: 1 });
+      await crmFailure(limited.getPerson(1));
+      await limited.getPerson(1);
+      expect(clock.sleeps).toEqual([3000]);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it.each([
+    ['a 200 that is not JSON', 200, '<html>maintenance</html>', 'response is not a Pipedrive JSON envelope'],
+    ['a 200 envelope without success', 200, '{"data":{"id":1,"name":"Ada"}}', 'response is not a Pipedrive JSON envelope'],
+    ['a 200 with an unexpected data shape', 200, '{"success":true,"data":{"id":"1","name":"Ada"}}', 'unexpected response data shape'],
+    ['an HTML 502 from a proxy', 502, '<html>Bad gateway</html>', '502 response is not a Pipedrive JSON envelope'],
+  ])('reports %s as unavailable', async (_case, status, body, message) => {
+    fake.fault({ kind: 'status', status, body });
+
+    const error = await crmFailure(client.getPerson(1));
+
+    expect(error).toMatchObject({ kind: 'unavailable', message: expect.stringContaining(message) });
+    expect(outcomes).toEqual(['unavailable']);
+  });
+
+  it('times out a request that never gets an answer', async () => {
+    fake.fault({ kind: 'hang' });
+    const started = Date.now();
+
+    const error = await crmFailure(client.getPerson(1));
+
+    expect(Date.now() - started).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
+    expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + TIMEOUT_SLACK_MS);
+    expect(error).toMatchObject({ kind: 'unavailable', message: expect.stringMatching(/^Pipedrive GET \/api\/v2\/persons\/1: UND_ERR_HEADERS_TIMEOUT/) });
+    expect(outcomes).toEqual(['unavailable']);
+  });
+
+  it('answers normally after latency within the timeout, and times out beyond it', async () => {
+    const { id } = fake.seedPerson({ name: 'Ada' });
+    fake.fault({ kind: 'latency', ms: 100, times: 1 });
+    fake.fault({ kind: 'latency', ms: TIMEOUT_MS + TIMEOUT_SLACK_MS, times: 1 });
+
+    await expect(client.getPerson(id)).resolves.toMatchObject({ id });
+    await expect(crmFailure(client.getPerson(id))).resolves.toMatchObject({ kind: 'unavailable' });
+    expect(outcomes).toEqual(['ok', 'unavailable']);
+  });
+
+  it('reports a dropped connection as unavailable', async () => {
+    fake.fault({ kind: 'drop', times: 1 });
+
+    const error = await crmFailure(client.createPerson({ name: 'Ada', email: null, phone: null }));
+
+    expect(error).toMatchObject({ kind: 'unavailable', message: expect.stringContaining('UND_ERR_SOCKET') });
+    expect(fake.persons.size).toBe(0);
+  });
+
+  it('reports a lost response as unavailable although Pipedrive did the work', async () => {
+    fake.fault({ kind: 'lose-response', times: 1 });
+
+    const error = await crmFailure(client.createPerson({ name: 'Ada', email: 'ada@example.com', phone: null }));
+
+    expect(error.kind).toBe('unavailable');
+    expect([...fake.persons.values()]).toEqual([expect.objectContaining({ name: 'Ada', emails: [expect.objectContaining({ value: 'ada@example.com' })] })]);
+    await expect(client.findPerson('email', 'ada@example.com')).resolves.toMatchObject({ name: 'Ada' });
+  });
+
+  it('applies a fault only to the requests it matches, as many times as asked', async () => {
+    const { id } = fake.seedPerson({ name: 'Ada' });
+    fake.fault({ kind: 'status', status: 503, times: 1, match: { method: 'GET', path: /^\/api\/v2\/persons\/\d+$/ } });
+
+    await client.findPerson('name', 'Ada');
+    await expect(crmFailure(client.getPerson(id))).resolves.toMatchObject({ kind: 'unavailable', status: 503 });
+    await client.getPerson(id);
+
+    expect(outcomes).toEqual(['ok', 'unavailable', 'ok']);
+  });
+
+  it('reports a refused connection as unavailable', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    const unreachable = new PipedriveClient({ apiToken: 'secret', baseUrl: `http://127.0.0.1:${port}`, connectTimeoutMs: TIMEOUT_MS });
+    try {
+      const error = await crmFailure(unreachable.getPerson(1));
+      expect(error).toMatchObject({ kind: 'unavailable', message: expect.stringContaining('ECONNREFUSED') });
+    } finally {
+      await unreachable.close();
+    }
+  });
+});
+
+describe('PipedriveClient token hygiene', () => {
+  it('sends the token only in the x-api-token header: not in URLs, error messages, logs or the client itself', async () => {
+    const { id } = fake.seedPerson({ name: 'Ada', email: 'ada@example.com' });
+    const messages: string[] = [];
+    await client.findPerson('email', 'ada@example.com');
+    await client.getPerson(id);
+    await client.addNote(id, 'hello');
+    for (const status of [401, 422, 500]) {
+      fake.fault({ kind: 'status', status, times: 1 });
+      messages.push((await crmFailure(client.updatePerson(id, { name: 'Ada K' }))).message);
+    }
+    fake.fault({ kind: 'hang', times: 1 });
+    messages.push((await crmFailure(client.getPerson(id))).message);
+
+    expect(fake.requests.every((request) => request.headers['x-api-token'] === fake.token)).toBe(true);
+    const urls = fake.requests.map((request) => `${request.path}?${new URLSearchParams(request.query).toString()}`);
+    expect(urls.join('\n')).not.toContain(fake.token);
+    expect(messages.join('\n')).not.toContain(fake.token);
+    expect(logLines.length).toBeGreaterThanOrEqual(fake.requests.length);
+    expect(logLines.join('')).not.toContain(fake.token);
+    expect(inspect(client, { depth: 6 })).not.toContain(fake.token);
+  });
+
+  it('keeps search terms (e-mail addresses, phone numbers) out of error messages and logs', async () => {
+    fake.fault({ kind: 'status', status: 500 });
+
+    const error = await crmFailure(client.findPerson('email', 'private@example.com'));
+
+    expect(error.message).toBe('Pipedrive GET /api/v2/persons/search: 500 Internal Server Error (Please check developers.pipedrive.com for more information about Pipedrive API.)');
+    expect(logLines.join('')).not.toContain('private@example.com');
+  });
+});
+
+describe('PipedriveClient under a burst limit', () => {
+  let limited: FakePipedrive;
+  beforeAll(async () => {
+    limited = await FakePipedrive.start({ rateLimit: { limit: 5, windowMs: 1000 } });
+  });
+  beforeEach(() => limited.reset());
+  afterAll(() => limited.close());
+
+  /** `total` getPerson calls through `target`, `concurrency` at a time; their outcomes land in `outcomes`. */
+  async function burst(target: PipedriveClient, id: number, total: number, concurrency: number): Promise<void> {
+    let started = 0;
+    const worker = async () => {
+      while (started < total) {
+        started += 1;
+        await target.getPerson(id).catch(() => undefined);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  }
+
+  it('meets 429s without a rate limiter (the fake enforces the limit)', async () => {
+    const { id } = limited.seedPerson({ name: 'Ada' });
+    const unlimited = clientFor(limited);
+    try {
+      await burst(unlimited, id, 12, 4);
+      expect(outcomes).toContain('rate_limited');
+      const rejections = [...limited.rejectionsPerWindow().values()].reduce((sum, count) => sum + count, 0);
+      expect(rejections).toBe(outcomes.filter((outcome) => outcome === 'rate_limited').length);
+    } finally {
+      await unlimited.close();
+    }
+  });
+
+  it('stays under the limit with a rate limiter: 20 requests, 4 at a time, no 429, over at least 3 windows', async () => {
+    const { id } = limited.seedPerson({ name: 'Ada' });
+    const throttled = clientFor(limited, { rateLimiter: new RateLimiter() });
+    try {
+      const started = Date.now();
+      await burst(throttled, id, 20, 4);
+      const elapsed = Date.now() - started;
+
+      expect(outcomes).toEqual(Array(20).fill('ok'));
+      expect(limited.rejectionsPerWindow().size).toBe(0);
+      expect(limited.requests).toHaveLength(20);
+      expect(elapsed).toBeGreaterThanOrEqual(2900);
+      expect(elapsed).toBeLessThan(8000);
+    } finally {
+      await throttled.close();
+    }
+  });
+});

@@ -1,0 +1,403 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface FakeContactItem {
+  value: string;
+  primary: boolean;
+  label: string;
+}
+
+export interface FakePerson {
+  id: number;
+  name: string;
+  emails: FakeContactItem[];
+  phones: FakeContactItem[];
+  /** v2's flag for a deleted person; set it directly to simulate a deletion. */
+  is_deleted: boolean;
+}
+
+export interface FakeNote {
+  id: number;
+  content: string;
+  person_id: number;
+}
+
+export interface RecordedRequest {
+  method: string;
+  /** Without the query string. */
+  path: string;
+  query: Record<string, string>;
+  headers: IncomingHttpHeaders;
+  /** Parsed JSON, or undefined when there was no body or it was not JSON. */
+  body: unknown;
+  at: number;
+}
+
+export type FaultKind =
+  /** Waits, then answers normally. */
+  | { kind: 'latency'; ms: number }
+  /** Answers `status` with a Pipedrive error envelope, or `body` verbatim; 429s carry the rate-limit headers. */
+  | { kind: 'status'; status: number; retryAfterSeconds?: number; headers?: Record<string, string>; body?: string }
+  /** Never answers. */
+  | { kind: 'hang' }
+  /** Closes the connection without doing anything. */
+  | { kind: 'drop' }
+  /** Does the work, then closes the connection instead of answering. */
+  | { kind: 'lose-response' };
+
+export type Fault = FaultKind & {
+  /** How many matching requests it affects; all of them when absent. */
+  times?: number;
+  match?: { method?: string; path?: RegExp };
+};
+
+export interface FakePipedriveOptions {
+  token?: string;
+  /** Fixed windows counted from start-up (or reset()); a generous default so other tests never hit it. */
+  rateLimit?: { limit: number; windowMs: number };
+}
+
+interface Reply {
+  status: number;
+  body: unknown;
+}
+
+const ERROR_INFO = 'Please check developers.pipedrive.com for more information about Pipedrive API.';
+const SEARCH_FIELDS = new Set(['custom_fields', 'email', 'notes', 'phone', 'name']);
+const DAILY_BUDGET = 100_000;
+
+/** A stand-in for Pipedrive's REST API (the persons and notes endpoints the mirror uses) on 127.0.0.1. */
+export class FakePipedrive {
+  readonly persons = new Map<number, FakePerson>();
+  readonly notes = new Map<number, FakeNote>();
+  readonly requests: RecordedRequest[] = [];
+  private faults: { fault: Fault; left: number }[] = [];
+  private nextPersonId = 1;
+  private nextNoteId = 1;
+  private windowStart = Date.now();
+  private window = { index: 0, used: 0 };
+  private rejections = new Map<number, number>();
+  private dailyLeft = DAILY_BUDGET;
+  private readonly sockets = new Set<Socket>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+    readonly token: string,
+    private readonly rateLimit: { limit: number; windowMs: number },
+  ) {
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    server.on('request', (req, res) => {
+      this.handle(req, res).catch((error: unknown) => {
+        if (res.headersSent) res.destroy();
+        else res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify(failure(`fake-pipedrive failed: ${String(error)}`)));
+      });
+    });
+  }
+
+  static async start(options: FakePipedriveOptions = {}): Promise<FakePipedrive> {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    const { port } = server.address() as AddressInfo;
+    const token = options.token ?? `fake-token-${randomBytes(12).toString('hex')}`;
+    return new FakePipedrive(server, `http://127.0.0.1:${port}`, token, options.rateLimit ?? { limit: 10_000, windowMs: 2_000 });
+  }
+
+  /** Destroys open connections (hung requests included) and cancels pending latency timers. */
+  async close(): Promise<void> {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Forgets requests, persons, notes, faults and rate-limit counts. */
+  reset(): void {
+    this.requests.length = 0;
+    this.persons.clear();
+    this.notes.clear();
+    this.faults = [];
+    this.windowStart = Date.now();
+    this.window = { index: 0, used: 0 };
+    this.rejections.clear();
+    this.dailyLeft = DAILY_BUDGET;
+  }
+
+  fault(fault: Fault): void {
+    this.faults.push({ fault, left: fault.times ?? Infinity });
+  }
+
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  /** Window index (from start-up or reset()) → number of 429s answered in it. */
+  rejectionsPerWindow(): Map<number, number> {
+    return new Map(this.rejections);
+  }
+
+  seedPerson(person: { name: string; email?: string; phone?: string }): FakePerson {
+    const item = (value: string | undefined) => (value === undefined ? [] : [{ value, primary: true, label: 'work' }]);
+    const created = { id: this.nextPersonId++, name: person.name, emails: item(person.email), phones: item(person.phone), is_deleted: false };
+    this.persons.set(created.id, created);
+    return created;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', this.url);
+    const text = await readBody(req);
+    const body = parseJson(text);
+    const request: RecordedRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: req.headers,
+      body,
+      at: Date.now(),
+    };
+    this.requests.push(request);
+    const limits = this.countRequest();
+    const fault = this.takeFault(request);
+
+    if (fault?.kind === 'hang') return;
+    if (fault?.kind === 'drop') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.kind === 'latency') await this.sleep(fault.ms);
+
+    if (fault?.kind === 'status') {
+      const headers = { ...limits.headers };
+      if (fault.status === 429) headers['x-ratelimit-remaining'] = '0';
+      if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
+      const reply = { status: fault.status, body: fault.body ?? failure(STATUS_CODES[fault.status] ?? 'Error') };
+      this.send(res, reply, { ...headers, ...fault.headers }, limits.index, fault.body !== undefined);
+      return;
+    }
+
+    const reply = this.answer(request, text, limits.over);
+    if (fault?.kind === 'lose-response') {
+      req.socket.destroy();
+      return;
+    }
+    const headers = reply.status === 429 ? { ...limits.headers, 'retry-after': String(limits.resetSeconds) } : limits.headers;
+    this.send(res, reply, headers, limits.index, false);
+  }
+
+  private answer(request: RecordedRequest, text: string, overLimit: boolean): Reply {
+    if (request.headers['x-api-token'] !== this.token) return { status: 401, body: failure('unauthorized access') };
+    if (overLimit) return { status: 429, body: failure('Request over limit') };
+    if (text !== '' && request.body === undefined) return { status: 400, body: failure('Request body is not valid JSON') };
+    return this.route(request);
+  }
+
+  private route(request: RecordedRequest): Reply {
+    const { method, path } = request;
+    const personId = /^\/api\/v2\/persons\/(\d+)$/.exec(path)?.[1];
+    if (method === 'POST' && path === '/api/v2/persons') return this.createPerson(request.body);
+    if (method === 'GET' && path === '/api/v2/persons/search') return this.search(request.query);
+    if (method === 'GET' && personId !== undefined) return this.getPerson(Number(personId));
+    if (method === 'PATCH' && personId !== undefined) return this.updatePerson(Number(personId), request.body);
+    if (method === 'POST' && path === '/v1/notes') return this.addNote(request.body);
+    return { status: 404, body: failure(`Unknown method ${method} ${path}`) };
+  }
+
+  private createPerson(body: unknown): Reply {
+    const fields = personFields(body, true);
+    if (typeof fields === 'string') return { status: 400, body: failure(fields) };
+    const person: FakePerson = { id: this.nextPersonId++, name: fields.name ?? '', emails: fields.emails ?? [], phones: fields.phones ?? [], is_deleted: false };
+    this.persons.set(person.id, person);
+    return success(personData(person));
+  }
+
+  private updatePerson(id: number, body: unknown): Reply {
+    const person = this.persons.get(id);
+    if (!person || person.is_deleted) return { status: 404, body: failure('Person not found') };
+    const fields = personFields(body, false);
+    if (typeof fields === 'string') return { status: 400, body: failure(fields) };
+    Object.assign(person, fields);
+    return success(personData(person));
+  }
+
+  private getPerson(id: number): Reply {
+    const person = this.persons.get(id);
+    return person ? success(personData(person)) : { status: 404, body: failure('Person not found') };
+  }
+
+  private search(query: Record<string, string>): Reply {
+    const { term, exact_match: exactMatch } = query;
+    const fields = (query.fields ?? 'custom_fields,email,notes,phone,name').split(',');
+    if (term === undefined || term === '') return { status: 400, body: failure('Validation failed: term: Parameter is required') };
+    if (!fields.every((field) => SEARCH_FIELDS.has(field))) return { status: 400, body: failure(`Validation failed: fields: invalid value ${query.fields}`) };
+    if (exactMatch !== undefined && exactMatch !== 'true' && exactMatch !== 'false') {
+      return { status: 400, body: failure('Validation failed: exact_match: Parameter must be a boolean') };
+    }
+    if (exactMatch !== 'true' && term.length < 2) return { status: 400, body: failure('Validation failed: term: Must be at least 2 characters') };
+
+    // Pipedrive's exact match is case-insensitive.
+    const needle = term.toLowerCase();
+    const matches = (value: string) => (exactMatch === 'true' ? value.toLowerCase() === needle : value.toLowerCase().includes(needle));
+    const candidates = (person: FakePerson) => [
+      ...(fields.includes('name') ? [person.name] : []),
+      ...(fields.includes('email') ? person.emails.map((item) => item.value) : []),
+      ...(fields.includes('phone') ? person.phones.map((item) => item.value) : []),
+    ];
+    const items = [...this.persons.values()]
+      .filter((person) => !person.is_deleted && candidates(person).some(matches))
+      .map((person) => ({
+        result_score: 1,
+        item: {
+          id: person.id,
+          type: 'person',
+          name: person.name,
+          phones: person.phones.map((item) => item.value),
+          emails: person.emails.map((item) => item.value),
+          visible_to: 3,
+          owner: { id: 1 },
+          organization: null,
+          custom_fields: [],
+          notes: [],
+        },
+      }));
+    return { status: 200, body: { success: true, data: { items }, additional_data: { next_cursor: null } } };
+  }
+
+  private addNote(body: unknown): Reply {
+    if (!isRecord(body)) return { status: 400, body: failure('Request body must be a JSON object') };
+    const unknownField = Object.keys(body).find((key) => key !== 'content' && key !== 'person_id');
+    if (unknownField !== undefined) return { status: 400, body: failure(`Field ${unknownField} is not supported by the fake`) };
+    const { content, person_id: personId } = body;
+    if (typeof content !== 'string' || content.trim() === '') return { status: 400, body: failure('Validation failed: content: Parameter is required') };
+    if (typeof personId !== 'number' || !Number.isInteger(personId)) {
+      return { status: 400, body: failure('Validation failed: person_id: Parameter must be an integer') };
+    }
+    if (!this.persons.get(personId) || this.persons.get(personId)?.is_deleted) return { status: 400, body: failure('Person not found') };
+    const note: FakeNote = { id: this.nextNoteId++, content, person_id: personId };
+    this.notes.set(note.id, note);
+    return success({ ...note, active_flag: true, add_time: new Date().toISOString().slice(0, 19).replace('T', ' ') });
+  }
+
+  private countRequest(): { index: number; over: boolean; resetSeconds: number; headers: Record<string, string> } {
+    const { limit, windowMs } = this.rateLimit;
+    const now = Date.now();
+    const index = Math.floor((now - this.windowStart) / windowMs);
+    if (index !== this.window.index) this.window = { index, used: 0 };
+    this.window.used += 1;
+    this.dailyLeft = Math.max(0, this.dailyLeft - 1);
+    const over = this.window.used > limit;
+    const resetSeconds = Math.max(1, Math.ceil((this.windowStart + (index + 1) * windowMs - now) / 1000));
+    return {
+      index,
+      over,
+      resetSeconds,
+      headers: {
+        'x-ratelimit-limit': String(limit),
+        'x-ratelimit-remaining': String(Math.max(0, limit - this.window.used)),
+        'x-ratelimit-reset': String(resetSeconds),
+        'x-daily-requests-left': String(this.dailyLeft),
+      },
+    };
+  }
+
+  private takeFault(request: RecordedRequest): FaultKind | undefined {
+    const entry = this.faults.find(
+      ({ fault, left }) =>
+        left > 0 && (fault.match?.method === undefined || fault.match.method === request.method) && (fault.match?.path?.test(request.path) ?? true),
+    );
+    if (!entry) return undefined;
+    entry.left -= 1;
+    return entry.fault;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        resolve();
+      }, ms);
+      this.timers.add(timer);
+    });
+  }
+
+  private send(res: ServerResponse, reply: Reply, headers: Record<string, string>, windowIndex: number, raw: boolean): void {
+    if (res.destroyed) return;
+    if (reply.status === 429) this.rejections.set(windowIndex, (this.rejections.get(windowIndex) ?? 0) + 1);
+    const payload = raw ? String(reply.body) : JSON.stringify(reply.body);
+    res.writeHead(reply.status, { ...(!raw && { 'content-type': 'application/json' }), ...headers });
+    res.end(payload);
+  }
+}
+
+/** v2 validates strictly: types are not coerced, and this fake also refuses fields it does not model. */
+function personFields(body: unknown, creating: boolean): Partial<Pick<FakePerson, 'name' | 'emails' | 'phones'>> | string {
+  if (!isRecord(body)) return 'Request body must be a JSON object';
+  const unknownField = Object.keys(body).find((key) => !['name', 'emails', 'phones'].includes(key));
+  if (unknownField !== undefined) return `Field ${unknownField} is not supported by the fake`;
+  const fields: Partial<Pick<FakePerson, 'name' | 'emails' | 'phones'>> = {};
+  if (creating || 'name' in body) {
+    if (typeof body.name !== 'string' || body.name.trim() === '') return 'Validation failed: name: Parameter must be a non-empty string';
+    fields.name = body.name;
+  }
+  for (const key of ['emails', 'phones'] as const) {
+    if (!(key in body)) continue;
+    const items = contactItems(body[key]);
+    if (items === undefined) return `Validation failed: ${key}: Parameter must be an array of { value: string, primary?: boolean, label?: string }`;
+    fields[key] = items;
+  }
+  return fields;
+}
+
+function contactItems(value: unknown): FakeContactItem[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const items: FakeContactItem[] = [];
+  for (const [index, item] of value.entries()) {
+    if (!isRecord(item) || typeof item.value !== 'string') return undefined;
+    if (Object.keys(item).some((key) => !['value', 'primary', 'label'].includes(key))) return undefined;
+    if (item.primary !== undefined && typeof item.primary !== 'boolean') return undefined;
+    if (item.label !== undefined && typeof item.label !== 'string') return undefined;
+    items.push({ value: item.value, primary: item.primary ?? index === 0, label: item.label ?? 'work' });
+  }
+  return items;
+}
+
+function personData(person: FakePerson): Record<string, unknown> {
+  return { ...person, emails: person.emails.map((item) => ({ ...item })), phones: person.phones.map((item) => ({ ...item })), owner_id: 1, visible_to: 3 };
+}
+
+function success(data: unknown): Reply {
+  return { status: 200, body: { success: true, data, additional_data: null } };
+}
+
+function failure(error: string): { success: false; error: string; error_info: string; data: null } {
+  return { success: false, error, error_info: ERROR_INFO, data: null };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function parseJson(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
