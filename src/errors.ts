@@ -64,6 +64,11 @@ export class ContactExistsError extends AppError {
   }
 }
 
+export class CrmDisabledError extends AppError {
+  readonly status = 409;
+  readonly code = 'CRM_DISABLED';
+}
+
 export class ServiceUnavailableError extends AppError {
   readonly status = 503;
   readonly code = 'SERVICE_UNAVAILABLE';

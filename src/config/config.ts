@@ -34,6 +34,16 @@ const envSchema = z.object({
   EMBEDDED_POSTGRES_DIR: z.string().default('.data/postgres'),
   EMBEDDED_POSTGRES_PORT: integer(1, 65535).default(54329),
   PIPEDRIVE_API_KEY: z.string().trim().min(1).optional(),
+  PIPEDRIVE_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.pipedrive.com'),
+  PIPEDRIVE_TIMEOUT_MS: integer(100, 120_000).default(10_000),
+  CRM_SYNC_WAIT_MS: integer(0, 60_000).default(2_000),
+  SYNC_WORKER: flag.default(true),
+  SYNC_CONCURRENCY: integer(1, 50).default(4),
+  SYNC_MAX_ATTEMPTS: integer(1, 100).default(10),
+  SYNC_RETRY_BASE_MS: integer(10, 3_600_000).default(1_000),
+  SYNC_RETRY_MAX_MS: integer(10, 86_400_000).default(300_000),
+  SYNC_POLL_INTERVAL_MS: integer(50, 60_000).default(1_000),
+  SYNC_STALE_LOCK_MS: integer(1_000, 14_400_000).default(300_000),
 });
 
 /** Every environment variable the service reads. */
@@ -54,7 +64,23 @@ export interface Config {
     autoMigrate: boolean;
     embedded: { dataDir: string; port: number };
   };
-  pipedrive: { apiKey?: string };
+  pipedrive: { apiKey?: string; baseUrl: string; timeoutMs: number };
+  sync: SyncSettings;
+}
+
+export interface SyncSettings {
+  /** How long POST /contact and POST /contact/note wait for their mirror; 0: not at all. */
+  waitMs: number;
+  /** Run the mirror worker inside the API process (it can also run alone: `npm run worker`). */
+  runWorker: boolean;
+  concurrency: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** How often the worker looks for jobs whose retry time has come (new jobs arrive by LISTEN/NOTIFY). */
+  pollIntervalMs: number;
+  /** A job locked this long was left by a worker that died (killed mid-job); it runs again. */
+  staleLockMs: number;
 }
 
 /** Variables set to an empty string count as unset, as `.env` files often leave them. */
@@ -102,6 +128,16 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
       autoMigrate: env.AUTO_MIGRATE,
       embedded: { dataDir: env.EMBEDDED_POSTGRES_DIR, port: env.EMBEDDED_POSTGRES_PORT },
     },
-    pipedrive: { apiKey: env.PIPEDRIVE_API_KEY },
+    pipedrive: { apiKey: env.PIPEDRIVE_API_KEY, baseUrl: env.PIPEDRIVE_BASE_URL.replace(/\/+$/, ''), timeoutMs: env.PIPEDRIVE_TIMEOUT_MS },
+    sync: {
+      waitMs: env.CRM_SYNC_WAIT_MS,
+      runWorker: env.SYNC_WORKER,
+      concurrency: env.SYNC_CONCURRENCY,
+      maxAttempts: env.SYNC_MAX_ATTEMPTS,
+      retryBaseMs: env.SYNC_RETRY_BASE_MS,
+      retryMaxMs: env.SYNC_RETRY_MAX_MS,
+      pollIntervalMs: env.SYNC_POLL_INTERVAL_MS,
+      staleLockMs: env.SYNC_STALE_LOCK_MS,
+    },
   };
 }

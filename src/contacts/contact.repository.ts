@@ -1,6 +1,7 @@
 import { Prisma, type PrismaClient } from '@prisma/client';
 import { ContactExistsError, NotFoundError } from '../errors';
 import type { ContactChanges, CreateContactInput, ListContactsFilter } from './contact.schemas';
+import type { ContactField, ContactMirror } from './mirror-port';
 
 export type ContactRecord = Prisma.ContactGetPayload<object>;
 export type NoteRecord = Prisma.NoteGetPayload<object>;
@@ -11,14 +12,28 @@ const isPrismaError = (error: unknown, code: string): error is Prisma.PrismaClie
 /** Prisma's `contains` is a LIKE pattern: a searched `%` or `_` must match itself. */
 const escapeLikePattern = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
 
-/** Data access for contacts and their notes. */
+/**
+ * Data access for contacts and their notes. With a mirror, every write also queues
+ * its mirror job in the same transaction, so no committed change can miss the CRM.
+ */
 export class ContactRepository {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly mirror?: ContactMirror,
+  ) {}
+
+  private get initialSyncStatus() {
+    return this.mirror ? ('pending' as const) : ('disabled' as const);
+  }
 
   async create(input: CreateContactInput): Promise<ContactRecord> {
     try {
-      return await this.prisma.contact.create({
-        data: { name: input.name, email: input.email ?? null, phone: input.phone ?? null },
+      return await this.prisma.$transaction(async (tx) => {
+        const contact = await tx.contact.create({
+          data: { name: input.name, email: input.email ?? null, phone: input.phone ?? null, syncStatus: this.initialSyncStatus },
+        });
+        await this.mirror?.enqueueContact(tx, contact.id);
+        return contact;
       });
     } catch (error) {
       throw await this.asEmailConflict(error, input.email);
@@ -27,6 +42,10 @@ export class ContactRepository {
 
   findById(id: number): Promise<ContactRecord | null> {
     return this.prisma.contact.findUnique({ where: { id } });
+  }
+
+  findNote(id: number): Promise<NoteRecord | null> {
+    return this.prisma.note.findUnique({ where: { id } });
   }
 
   async list(filter: ListContactsFilter): Promise<{ items: ContactRecord[]; total: number }> {
@@ -43,7 +62,14 @@ export class ContactRepository {
 
   async update(id: number, changes: ContactChanges): Promise<ContactRecord> {
     try {
-      return await this.prisma.contact.update({ where: { id }, data: changes });
+      return await this.prisma.$transaction(async (tx) => {
+        const contact = await tx.contact.update({
+          where: { id },
+          data: { ...changes, ...(this.mirror ? { syncStatus: 'pending' as const } : {}) },
+        });
+        await this.mirror?.enqueueContact(tx, id, Object.keys(changes) as ContactField[]);
+        return contact;
+      });
     } catch (error) {
       if (isPrismaError(error, 'P2025')) throw new NotFoundError(`Contact ${id} not found`);
       throw await this.asEmailConflict(error, changes.email);
@@ -58,7 +84,11 @@ export class ContactRepository {
 
   async addNote(contactId: number, content: string): Promise<NoteRecord> {
     try {
-      return await this.prisma.note.create({ data: { contactId, content } });
+      return await this.prisma.$transaction(async (tx) => {
+        const note = await tx.note.create({ data: { contactId, content, syncStatus: this.initialSyncStatus } });
+        await this.mirror?.enqueueNote(tx, note.id, contactId);
+        return note;
+      });
     } catch (error) {
       if (isPrismaError(error, 'P2003')) throw new NotFoundError(`Contact ${contactId} not found`);
       throw error;

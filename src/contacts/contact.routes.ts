@@ -10,6 +10,7 @@ import {
   CreateNoteBody,
   CreateNoteResponse,
   ListContactsQuery,
+  ResyncResponse,
   UpdateContactBody,
   UpdateContactResponse,
 } from './contact.schemas';
@@ -24,6 +25,9 @@ export function toContactJson(contact: ContactRecord) {
     email: contact.email,
     phone: contact.phone,
     crm_id: contact.crmId,
+    sync_status: contact.syncStatus,
+    crm_synced_at: contact.crmSyncedAt?.toISOString() ?? null,
+    crm_last_error: contact.crmLastError,
     created_at: contact.createdAt.toISOString(),
     updated_at: contact.updatedAt.toISOString(),
   };
@@ -51,7 +55,13 @@ export function contactRoutes(service: ContactService): AnyRoute[] {
         const contact = await service.createContact(body);
         return {
           status: 201,
-          body: { success: true, contact_id: contact.id, crm_id: contact.crmId, contact: toContactJson(contact) },
+          body: {
+            success: true,
+            contact_id: contact.id,
+            crm_id: contact.crmId,
+            sync_status: contact.syncStatus,
+            contact: toContactJson(contact),
+          },
         };
       },
     }),
@@ -69,7 +79,10 @@ export function contactRoutes(service: ContactService): AnyRoute[] {
       },
       handle: async ({ body }) => {
         const note = await service.addNote(body.contact_id, body.content);
-        return { status: 201, body: { success: true, message: 'Note added', note_id: note.id } };
+        return {
+          status: 201,
+          body: { success: true, message: 'Note added', note_id: note.id, crm_note_id: note.crmId, sync_status: note.syncStatus },
+        };
       },
     }),
     defineRoute({
@@ -114,6 +127,33 @@ export function contactRoutes(service: ContactService): AnyRoute[] {
       params: ContactIdParams,
       responses: { 200: { description: 'The contact', schema: Contact }, 400: badId, 404: notFound, ...commonErrors },
       handle: async ({ params }) => ({ status: 200, body: toContactJson(await service.getContact(params.id)) }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/contact/:id/sync',
+      summary: 'Queue the Pipedrive mirror of a contact again (its failed or waiting jobs, or a full sync)',
+      tag: TAG,
+      params: ContactIdParams,
+      responses: {
+        202: { description: 'Queued', schema: ResyncResponse },
+        400: badId,
+        404: notFound,
+        409: errorResponse('CRM_DISABLED: no Pipedrive key is configured'),
+        ...commonErrors,
+      },
+      handle: async ({ params }) => {
+        const { contact, requeuedJobs } = await service.resyncContact(params.id);
+        return {
+          status: 202,
+          body: {
+            success: true,
+            message: 'Mirror queued',
+            contact_id: contact.id,
+            sync_status: contact.syncStatus,
+            requeued_jobs: requeuedJobs,
+          },
+        };
+      },
     }),
     defineRoute({
       method: 'delete',

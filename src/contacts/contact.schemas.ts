@@ -86,6 +86,11 @@ export const ListContactsQuery = z
   .meta({ id: 'ListContactsQuery' });
 export type ListContactsFilter = z.output<typeof ListContactsQuery>;
 
+export const SyncStatus = z.enum(['disabled', 'pending', 'synced', 'failed']).meta({
+  id: 'SyncStatus',
+  description: 'disabled: no CRM configured; pending: being mirrored; synced: in Pipedrive; failed: gave up (see crm_last_error)',
+});
+
 export const Contact = z
   .object({
     id: ContactId,
@@ -93,6 +98,9 @@ export const Contact = z
     email: z.string().nullable(),
     phone: z.string().nullable(),
     crm_id: z.number().int().nullable().meta({ description: 'Pipedrive person id, once mirrored' }),
+    sync_status: SyncStatus,
+    crm_synced_at: z.iso.datetime().nullable(),
+    crm_last_error: z.string().nullable(),
     created_at: z.iso.datetime(),
     updated_at: z.iso.datetime(),
   })
@@ -102,7 +110,8 @@ export const CreateContactResponse = z
   .object({
     success: z.literal(true),
     contact_id: ContactId,
-    crm_id: z.number().int().nullable(),
+    crm_id: z.number().int().nullable().meta({ description: 'Null while the mirror is pending (past CRM_SYNC_WAIT_MS)' }),
+    sync_status: SyncStatus,
     contact: Contact,
   })
   .meta({ id: 'CreateContactResponse' });
@@ -112,8 +121,24 @@ export const UpdateContactResponse = z
   .meta({ id: 'UpdateContactResponse' });
 
 export const CreateNoteResponse = z
-  .object({ success: z.literal(true), message: z.string(), note_id: z.number().int() })
+  .object({
+    success: z.literal(true),
+    message: z.string(),
+    note_id: z.number().int(),
+    crm_note_id: z.number().int().nullable(),
+    sync_status: SyncStatus,
+  })
   .meta({ id: 'CreateNoteResponse' });
+
+export const ResyncResponse = z
+  .object({
+    success: z.literal(true),
+    message: z.string(),
+    contact_id: ContactId,
+    sync_status: SyncStatus,
+    requeued_jobs: z.number().int(),
+  })
+  .meta({ id: 'ResyncResponse' });
 
 export const ContactPage = z
   .object({

@@ -1,24 +1,41 @@
-import { NotFoundError } from '../errors';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CrmDisabledError, NotFoundError } from '../errors';
 import type { ContactRecord, ContactRepository, NoteRecord } from './contact.repository';
 import type { ContactChanges, CreateContactInput, ListContactsFilter } from './contact.schemas';
-import type { CrmPort } from './crm-port';
+import type { ContactMirror, CrmState } from './mirror-port';
 
 export interface ServiceHealth {
   database: 'up' | 'down';
   crmConfigured: boolean;
+  crm: CrmState;
 }
+
+export interface ContactServiceOptions {
+  /** Absent when no CRM is configured: changes stay local. */
+  mirror?: ContactMirror;
+  /** How long a creation waits for its mirror before answering without it. */
+  syncWaitMs?: number;
+}
+
+/** How often a waiting creation looks at its row again. */
+const SYNC_POLL_MS = 25;
 
 /** The contact use cases: validated input in, records out; no HTTP here. */
 export class ContactService {
+  private readonly mirror?: ContactMirror;
+  private readonly syncWaitMs: number;
+
   constructor(
     private readonly contacts: ContactRepository,
-    private readonly crm: CrmPort,
-  ) {}
+    options: ContactServiceOptions = {},
+  ) {
+    this.mirror = options.mirror;
+    this.syncWaitMs = options.syncWaitMs ?? 0;
+  }
 
   async createContact(input: CreateContactInput): Promise<ContactRecord> {
     const contact = await this.contacts.create(input);
-    await this.crm.contactCreated(contact);
-    return contact;
+    return this.awaitMirror(contact, () => this.contacts.findById(contact.id));
   }
 
   async getContact(id: number): Promise<ContactRecord> {
@@ -31,10 +48,9 @@ export class ContactService {
     return this.contacts.list(filter);
   }
 
-  async updateContact(id: number, changes: ContactChanges): Promise<ContactRecord> {
-    const contact = await this.contacts.update(id, changes);
-    await this.crm.contactUpdated(contact, changes);
-    return contact;
+  /** Answers at once: the mirror of an update finishes in the background. */
+  updateContact(id: number, changes: ContactChanges): Promise<ContactRecord> {
+    return this.contacts.update(id, changes);
   }
 
   async deleteContact(id: number): Promise<void> {
@@ -43,8 +59,15 @@ export class ContactService {
 
   async addNote(contactId: number, content: string): Promise<NoteRecord> {
     const note = await this.contacts.addNote(contactId, content);
-    await this.crm.noteAdded(note);
-    return note;
+    return this.awaitMirror(note, () => this.contacts.findNote(note.id));
+  }
+
+  /** Queues a contact's mirror again, e.g. after a failure has been fixed. */
+  async resyncContact(id: number): Promise<{ contact: ContactRecord; requeuedJobs: number }> {
+    if (!this.mirror) throw new CrmDisabledError('No CRM is configured (PIPEDRIVE_API_KEY is not set)');
+    await this.getContact(id);
+    const requeuedJobs = await this.mirror.requeueContact(id);
+    return { contact: await this.getContact(id), requeuedJobs };
   }
 
   async health(): Promise<ServiceHealth> {
@@ -52,6 +75,24 @@ export class ContactService {
       () => 'up' as const,
       () => 'down' as const,
     );
-    return { database, crmConfigured: this.crm.configured };
+    const crm = this.mirror ? await this.mirror.crmState() : 'disabled';
+    return { database, crmConfigured: this.mirror !== undefined, crm };
+  }
+
+  /**
+   * Waits, up to the configured time, for a freshly written row to leave `pending`.
+   * The write is committed already: the wait only decides what the caller is told.
+   */
+  private async awaitMirror<T extends { syncStatus: string }>(written: T, reload: () => Promise<T | null>): Promise<T> {
+    if (!this.mirror || this.syncWaitMs === 0 || written.syncStatus !== 'pending') return written;
+    const deadline = Date.now() + this.syncWaitMs;
+    let latest = written;
+    while (Date.now() < deadline) {
+      await sleep(Math.min(SYNC_POLL_MS, Math.max(0, deadline - Date.now())));
+      // A failed re-read must not turn a committed write into an error.
+      latest = (await reload().catch(() => null)) ?? latest;
+      if (latest.syncStatus !== 'pending') break;
+    }
+    return latest;
   }
 }

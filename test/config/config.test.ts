@@ -19,7 +19,17 @@ describe('loadConfig', () => {
         autoMigrate: true,
         embedded: { dataDir: '.data/postgres', port: 54329 },
       },
-      pipedrive: { apiKey: undefined },
+      pipedrive: { apiKey: undefined, baseUrl: 'https://api.pipedrive.com', timeoutMs: 10_000 },
+      sync: {
+        waitMs: 2000,
+        runWorker: true,
+        concurrency: 4,
+        maxAttempts: 10,
+        retryBaseMs: 1000,
+        retryMaxMs: 300_000,
+        pollIntervalMs: 1000,
+        staleLockMs: 300_000,
+      },
     });
   });
 
@@ -36,6 +46,16 @@ describe('loadConfig', () => {
       EMBEDDED_POSTGRES_DIR: '/tmp/pg',
       EMBEDDED_POSTGRES_PORT: '6000',
       PIPEDRIVE_API_KEY: ' token ',
+      PIPEDRIVE_BASE_URL: 'http://127.0.0.1:9999/',
+      PIPEDRIVE_TIMEOUT_MS: '500',
+      CRM_SYNC_WAIT_MS: '0',
+      SYNC_WORKER: 'false',
+      SYNC_CONCURRENCY: '2',
+      SYNC_MAX_ATTEMPTS: '3',
+      SYNC_RETRY_BASE_MS: '50',
+      SYNC_RETRY_MAX_MS: '1000',
+      SYNC_POLL_INTERVAL_MS: '100',
+      SYNC_STALE_LOCK_MS: '5000',
     });
     expect(config).toEqual({
       nodeEnv: 'production',
@@ -49,7 +69,17 @@ describe('loadConfig', () => {
         autoMigrate: false,
         embedded: { dataDir: '/tmp/pg', port: 6000 },
       },
-      pipedrive: { apiKey: 'token' },
+      pipedrive: { apiKey: 'token', baseUrl: 'http://127.0.0.1:9999', timeoutMs: 500 },
+      sync: {
+        waitMs: 0,
+        runWorker: false,
+        concurrency: 2,
+        maxAttempts: 3,
+        retryBaseMs: 50,
+        retryMaxMs: 1000,
+        pollIntervalMs: 100,
+        staleLockMs: 5000,
+      },
     });
   });
 
@@ -97,6 +127,9 @@ describe('loadConfig', () => {
     ['DATABASE_POOL_SIZE', '0'],
     ['AUTO_MIGRATE', 'maybe'],
     ['POSTGRES_PORT', 'x'],
+    ['PIPEDRIVE_BASE_URL', 'ftp://pipedrive.example'],
+    ['CRM_SYNC_WAIT_MS', '-1'],
+    ['SYNC_WORKER', 'sometimes'],
     ['DATABASE_URL', 'mysql://root@localhost/db'],
     ['DATABASE_URL', 'not a url'],
   ])('refuses %s=%s with a message naming the variable', (name, value) => {

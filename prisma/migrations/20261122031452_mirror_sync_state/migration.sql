@@ -30,9 +30,6 @@ CREATE INDEX "contacts_sync_status_idx" ON "contacts"("sync_status");
 -- CreateIndex
 CREATE INDEX "notes_sync_status_idx" ON "notes"("sync_status");
 
--- A single row: the CRM's state is one fact, not a history.
-ALTER TABLE "crm_health" ADD CONSTRAINT "crm_health_single_row" CHECK ("id" = 1);
-
 COMMENT ON TYPE "sync_status" IS 'disabled: no Pipedrive key when written; pending: a mirror job is queued or retrying; synced: Pipedrive has the latest change; failed: the mirror gave up (see crm_last_error); POST /contact/:id/sync retries.';
 COMMENT ON COLUMN "contacts"."sync_status" IS 'Where the contact stands with its Pipedrive mirror: disabled, pending, synced or failed.';
 COMMENT ON COLUMN "contacts"."crm_synced_at" IS 'When Pipedrive last confirmed this contact''s latest change; NULL until then.';
@@ -42,7 +39,7 @@ COMMENT ON COLUMN "notes"."crm_synced_at" IS 'When the note was created in Piped
 COMMENT ON COLUMN "notes"."crm_last_error" IS 'The last error from mirroring this note (kept while retrying, cleared once synced).';
 
 COMMENT ON TABLE "crm_health" IS 'One row: how Pipedrive answered the mirror workers lately; read by GET /contact/health instead of calling Pipedrive.';
-COMMENT ON COLUMN "crm_health"."id" IS 'Always 1.';
+COMMENT ON COLUMN "crm_health"."id" IS 'Always 1: the table holds one fact, not a history.';
 COMMENT ON COLUMN "crm_health"."state" IS 'ok, unauthorized (401/403: check PIPEDRIVE_API_KEY) or unreachable (network errors, timeouts, 5xx).';
 COMMENT ON COLUMN "crm_health"."detail" IS 'The error behind a state other than ok.';
 COMMENT ON COLUMN "crm_health"."updated_at" IS 'When a worker last changed the state.';

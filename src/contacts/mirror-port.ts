@@ -1,0 +1,20 @@
+import type { Prisma } from '@prisma/client';
+
+export type ContactField = 'name' | 'email' | 'phone';
+
+/** How the CRM answered lately; `disabled` when no CRM is configured. */
+export type CrmState = 'ok' | 'unauthorized' | 'unreachable' | 'disabled';
+
+/**
+ * What the contact capability needs from the CRM mirror (implemented in src/sync).
+ * The local database is the system of record: the mirror learns of a change through
+ * a job written in the same transaction as the change.
+ */
+export interface ContactMirror {
+  /** Queues the mirroring of a contact; `changed` absent means the whole contact. */
+  enqueueContact(tx: Prisma.TransactionClient, contactId: number, changed?: ContactField[]): Promise<void>;
+  enqueueNote(tx: Prisma.TransactionClient, noteId: number, contactId: number): Promise<void>;
+  /** Queues a contact's failed or waiting jobs again now (or a full sync if it has none); returns how many. */
+  requeueContact(contactId: number): Promise<number>;
+  crmState(): Promise<CrmState>;
+}

@@ -1,0 +1,30 @@
+import type { Prisma } from '@prisma/client';
+import type { ContactField, ContactMirror, CrmState } from '../contacts/mirror-port';
+import type { CrmHealth } from './crm-health';
+import { addMirrorJob, MIRROR_CONTACT, MIRROR_NOTE } from './jobs';
+import type { SyncRepository } from './sync.repository';
+
+/** The contact capability's view of the Pipedrive mirror. */
+export class SyncMirror implements ContactMirror {
+  constructor(
+    private readonly store: SyncRepository,
+    private readonly health: CrmHealth,
+    private readonly maxAttempts: number,
+  ) {}
+
+  enqueueContact(tx: Prisma.TransactionClient, contactId: number, changed?: ContactField[]): Promise<void> {
+    return addMirrorJob(tx, MIRROR_CONTACT, changed ? { contactId, changed } : { contactId }, this.maxAttempts);
+  }
+
+  enqueueNote(tx: Prisma.TransactionClient, noteId: number, contactId: number): Promise<void> {
+    return addMirrorJob(tx, MIRROR_NOTE, { noteId, contactId }, this.maxAttempts);
+  }
+
+  requeueContact(contactId: number): Promise<number> {
+    return this.store.requeueContact(contactId, this.maxAttempts);
+  }
+
+  crmState(): Promise<CrmState> {
+    return this.health.read();
+  }
+}

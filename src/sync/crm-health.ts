@@ -1,0 +1,68 @@
+import type { PrismaClient } from '@prisma/client';
+import type { Logger } from '../logger';
+import type { CrmErrorKind } from './crm-gateway';
+
+type CrmHealthState = 'ok' | 'unauthorized' | 'unreachable';
+
+/** Rate limiting and rejected requests still mean Pipedrive answers with this token. */
+const STATE_AFTER: Record<'ok' | CrmErrorKind, CrmHealthState> = {
+  ok: 'ok',
+  rate_limited: 'ok',
+  rejected: 'ok',
+  unauthorized: 'unauthorized',
+  unavailable: 'unreachable',
+};
+
+/**
+ * How Pipedrive answered lately. Workers record every outcome; the row in crm_health
+ * is written only when the state changes, so that API processes without a worker see
+ * it too and health checks never call Pipedrive.
+ */
+export class CrmHealth {
+  private written?: CrmHealthState;
+  private latest?: CrmHealthState;
+  private writes: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly logger: Logger,
+  ) {}
+
+  record(outcome: 'ok' | CrmErrorKind): void {
+    const state = STATE_AFTER[outcome];
+    this.latest = state;
+    if (state === this.written) return;
+    this.written = state;
+    this.writes = this.writes.then(() => this.save(state, outcome === 'ok' ? null : outcome));
+  }
+
+  /** The last recorded state; this process's own when the database cannot be read. */
+  async read(): Promise<CrmHealthState> {
+    try {
+      const row = await this.prisma.crmHealth.findUnique({ where: { id: 1 } });
+      return row?.state ?? this.latest ?? 'ok';
+    } catch {
+      return this.latest ?? 'ok';
+    }
+  }
+
+  /** Resolves once every recorded change has been written. */
+  flushed(): Promise<void> {
+    return this.writes;
+  }
+
+  private async save(state: CrmHealthState, detail: string | null): Promise<void> {
+    try {
+      await this.prisma.crmHealth.upsert({
+        where: { id: 1 },
+        create: { id: 1, state, detail },
+        update: { state, detail, updatedAt: new Date() },
+      });
+      if (state !== 'ok') this.logger.warn({ crm: state, detail }, 'Pipedrive is not answering normally');
+    } catch (error) {
+      // Not written: try again with the next outcome.
+      this.written = undefined;
+      this.logger.warn({ err: error }, 'could not record the CRM state');
+    }
+  }
+}

@@ -1,0 +1,107 @@
+import type { PrismaClient } from '@prisma/client';
+import { addMirrorJob, contactQueue, MIRROR_CONTACT } from './jobs';
+
+export type SyncCounts = Record<'disabled' | 'pending' | 'synced' | 'failed', number>;
+
+export interface SyncOverview {
+  contacts: SyncCounts;
+  notes: SyncCounts;
+  jobs: { queued: number; failed: number; oldestQueuedAt: Date | null };
+}
+
+const emptyCounts = (): SyncCounts => ({ disabled: 0, pending: 0, synced: 0, failed: 0 });
+
+/** The mirror's reads and writes of local state: sync columns and graphile-worker's job tables. */
+export class SyncRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  getContact(id: number) {
+    return this.prisma.contact.findUnique({ where: { id } });
+  }
+
+  getNote(id: number) {
+    return this.prisma.note.findUnique({ where: { id } });
+  }
+
+  /** Whether a Pipedrive person is already the mirror of some contact. */
+  async isPersonLinked(crmId: number): Promise<boolean> {
+    return (await this.prisma.contact.count({ where: { crmId } })) > 0;
+  }
+
+  async linkPerson(contactId: number, crmId: number): Promise<void> {
+    await this.prisma.contact.updateMany({ where: { id: contactId, crmId: null }, data: { crmId } });
+  }
+
+  /** Synced, unless more of the contact's changes are still queued behind this job. */
+  async markContactSynced(contactId: number, jobId: string): Promise<void> {
+    await this.prisma.$executeRaw`
+      UPDATE contacts
+         SET crm_synced_at = now(), crm_last_error = NULL,
+             sync_status = CASE WHEN EXISTS (
+               SELECT 1 FROM graphile_worker.jobs j
+                WHERE j.queue_name = ${contactQueue(contactId)} AND j.task_identifier = ${MIRROR_CONTACT}
+                  AND j.id <> ${jobId}::bigint AND j.attempts < j.max_attempts
+             ) THEN 'pending'::sync_status ELSE 'synced'::sync_status END
+       WHERE id = ${contactId}`;
+  }
+
+  /** Keeps the error while retrying; `final` marks the contact failed. */
+  async recordContactError(contactId: number, message: string, final: boolean): Promise<void> {
+    await this.prisma.contact.updateMany({
+      where: { id: contactId },
+      data: { crmLastError: message, ...(final ? { syncStatus: 'failed' as const } : {}) },
+    });
+  }
+
+  async markNoteSynced(noteId: number, crmId: number): Promise<void> {
+    await this.prisma.note.updateMany({
+      where: { id: noteId },
+      data: { crmId, syncStatus: 'synced', crmSyncedAt: new Date(), crmLastError: null },
+    });
+  }
+
+  async recordNoteError(noteId: number, message: string, final: boolean): Promise<void> {
+    await this.prisma.note.updateMany({
+      where: { id: noteId },
+      data: { crmLastError: message, ...(final ? { syncStatus: 'failed' as const } : {}) },
+    });
+  }
+
+  /**
+   * Runs a contact's waiting and failed jobs again now, with fresh attempts; when it has
+   * none, queues a full sync. Returns how many jobs were queued.
+   */
+  async requeueContact(contactId: number, maxAttempts: number): Promise<number> {
+    return this.prisma.$transaction(async (tx) => {
+      await tx.contact.update({ where: { id: contactId }, data: { syncStatus: 'pending' } });
+      await tx.note.updateMany({ where: { contactId, syncStatus: 'failed' }, data: { syncStatus: 'pending' } });
+      const rescheduled = await tx.$queryRaw<{ id: bigint }[]>`
+        SELECT id FROM graphile_worker.reschedule_jobs(
+          ARRAY(SELECT id FROM graphile_worker.jobs WHERE queue_name = ${contactQueue(contactId)} AND locked_at IS NULL),
+          run_at => now(), attempts => 0)`;
+      if (rescheduled.length > 0) return rescheduled.length;
+      await addMirrorJob(tx, MIRROR_CONTACT, { contactId, full: true }, maxAttempts);
+      return 1;
+    });
+  }
+
+  async overview(): Promise<SyncOverview> {
+    const [contacts, notes, jobs] = await Promise.all([
+      this.prisma.contact.groupBy({ by: ['syncStatus'], _count: { _all: true } }),
+      this.prisma.note.groupBy({ by: ['syncStatus'], _count: { _all: true } }),
+      this.prisma.$queryRaw<{ queued: bigint; failed: bigint; oldest: Date | null }[]>`
+        SELECT count(*) FILTER (WHERE attempts < max_attempts) AS queued,
+               count(*) FILTER (WHERE attempts >= max_attempts) AS failed,
+               min(created_at) FILTER (WHERE attempts < max_attempts) AS oldest
+          FROM graphile_worker.jobs`,
+    ]);
+    const tally = (rows: { syncStatus: keyof SyncCounts; _count: { _all: number } }[]) =>
+      rows.reduce((counts, row) => ({ ...counts, [row.syncStatus]: row._count._all }), emptyCounts());
+    const [row] = jobs;
+    return {
+      contacts: tally(contacts),
+      notes: tally(notes),
+      jobs: { queued: Number(row?.queued ?? 0), failed: Number(row?.failed ?? 0), oldestQueuedAt: row?.oldest ?? null },
+    };
+  }
+}
