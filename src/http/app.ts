@@ -6,6 +6,8 @@ import swaggerUi from 'swagger-ui-express';
 import { contactRoutes } from '../contacts/contact.routes';
 import type { ContactService } from '../contacts/contact.service';
 import type { Logger } from '../logger';
+import type { SyncRepository } from '../sync/sync.repository';
+import { syncRoutes } from '../sync/sync.routes';
 import { errorHandler, requireJsonBody, unknownRoute } from './error-handler';
 import { healthRoutes } from './health.routes';
 import { buildOpenApiDocument } from './openapi';
@@ -13,6 +15,7 @@ import { mountRoutes } from './route';
 
 export interface AppDependencies {
   contactService: ContactService;
+  syncRepository: SyncRepository;
   logger: Logger;
   /** Origins allowed to call the API from a browser; empty means none. */
   corsOrigins: readonly string[];
@@ -30,7 +33,11 @@ export function createApp(deps: AppDependencies): Express {
   app.use(express.json({ limit: deps.bodyLimit ?? '100kb' }));
 
   // Health first: `/contact/health` must not be taken for `/contact/:id`.
-  const routes = [...healthRoutes(deps.contactService), ...contactRoutes(deps.contactService)];
+  const routes = [
+    ...healthRoutes(deps.contactService),
+    ...contactRoutes(deps.contactService),
+    ...syncRoutes(deps.syncRepository),
+  ];
   const router = express.Router();
   mountRoutes(router, routes);
   app.use(router);

@@ -10,9 +10,14 @@ const Liveness = z
 
 const ServiceHealth = z
   .object({
-    status: z.enum(['ok', 'unavailable']),
+    status: z.enum(['ok', 'degraded', 'unavailable']).meta({
+      description: 'unavailable: the database does not answer (503); degraded: Pipedrive fails, local writes still work',
+    }),
     timestamp: z.iso.datetime(),
     crm_configured: z.boolean(),
+    crm: z.enum(['ok', 'unauthorized', 'unreachable', 'disabled']).meta({
+      description: 'How Pipedrive answered the mirror lately (not asked on each request)',
+    }),
     database: z.enum(['up', 'down']),
   })
   .meta({ id: 'ServiceHealth' });
@@ -30,7 +35,7 @@ export function healthRoutes(service: ContactService): AnyRoute[] {
     defineRoute({
       method: 'get',
       path: '/contact/health',
-      summary: 'Readiness: the database answers',
+      summary: 'Readiness: the database answers; also how the Pipedrive mirror fares',
       tag: TAG,
       responses: {
         200: { description: 'Ready', schema: ServiceHealth },
@@ -38,12 +43,14 @@ export function healthRoutes(service: ContactService): AnyRoute[] {
       },
       handle: async () => {
         const health = await service.health();
+        const crmFailing = health.crm === 'unauthorized' || health.crm === 'unreachable';
         return {
           status: health.database === 'up' ? 200 : 503,
           body: {
-            status: health.database === 'up' ? 'ok' : 'unavailable',
+            status: health.database === 'down' ? 'unavailable' : crmFailing ? 'degraded' : 'ok',
             timestamp: new Date().toISOString(),
             crm_configured: health.crmConfigured,
+            crm: health.crm,
             database: health.database,
           },
         };

@@ -1,0 +1,74 @@
+import type { Config } from './config/config';
+import { ContactRepository } from './contacts/contact.repository';
+import { ContactService } from './contacts/contact.service';
+import type { ContactMirror } from './contacts/mirror-port';
+import { PipedriveClient } from './crm/pipedrive-client';
+import { RateLimiter } from './crm/rate-limiter';
+import { createPrismaClient, type PrismaClient } from './db/prisma';
+import type { Logger } from './logger';
+import { SyncMirror } from './sync/contact-mirror';
+import { CrmHealth } from './sync/crm-health';
+import { MirrorTasks } from './sync/mirror-tasks';
+import { SyncRepository } from './sync/sync.repository';
+import { startSyncWorker, type SyncWorker } from './sync/worker';
+
+export interface Services {
+  prisma: PrismaClient;
+  contactService: ContactService;
+  syncRepository: SyncRepository;
+  /** Runs the mirror jobs; undefined when no Pipedrive key is configured. */
+  startWorker?: () => Promise<SyncWorker>;
+  close(): Promise<void>;
+}
+
+export interface ServiceOverrides {
+  /** Replaces the Pipedrive mirror the configuration describes. */
+  mirror?: ContactMirror;
+}
+
+/** Wires the service's parts from the configuration: the one place that knows them all. */
+export function buildServices(config: Config, databaseUrl: string, logger: Logger, overrides: ServiceOverrides = {}): Services {
+  const prisma = createPrismaClient({ ...config.database, url: databaseUrl }, logger);
+  const syncRepository = new SyncRepository(prisma);
+  const apiToken = config.pipedrive.apiKey;
+
+  let mirror = overrides.mirror;
+  let pipedrive: PipedriveClient | undefined;
+  let startWorker: Services['startWorker'];
+  if (apiToken && !mirror) {
+    const crmHealth = new CrmHealth(prisma, logger);
+    const client = new PipedriveClient({
+      apiToken,
+      baseUrl: config.pipedrive.baseUrl,
+      requestTimeoutMs: config.pipedrive.timeoutMs,
+      logger,
+      rateLimiter: new RateLimiter(),
+      onOutcome: (outcome) => crmHealth.record(outcome),
+    });
+    pipedrive = client;
+    mirror = new SyncMirror(syncRepository, crmHealth, config.sync.maxAttempts);
+    const tasks = new MirrorTasks(syncRepository, client, logger);
+    startWorker = () =>
+      startSyncWorker({
+        databaseUrl,
+        tasks,
+        logger,
+        concurrency: config.sync.concurrency,
+        pollIntervalMs: config.sync.pollIntervalMs,
+        retry: { baseMs: config.sync.retryBaseMs, maxMs: config.sync.retryMaxMs },
+        staleLockMs: config.sync.staleLockMs,
+      });
+  }
+
+  const contactService = new ContactService(new ContactRepository(prisma, mirror), { mirror, syncWaitMs: config.sync.waitMs });
+  return {
+    prisma,
+    contactService,
+    syncRepository,
+    startWorker,
+    async close() {
+      await pipedrive?.close();
+      await prisma.$disconnect();
+    },
+  };
+}

@@ -1,0 +1,55 @@
+import { existsSync } from 'node:fs';
+import { buildServices, type Services } from './composition';
+import { loadConfig, type Config } from './config/config';
+import { provisionDatabase } from './db/database';
+import type { RunningDatabase } from './db/embedded-postgres';
+import { createLogger, type Logger } from './logger';
+import { installJobQueue } from './sync/worker';
+
+export interface Runtime {
+  config: Config;
+  logger: Logger;
+  database: RunningDatabase;
+  services: Services;
+}
+
+/** What every process of the service does first: configuration, database, migrations, services. */
+export async function bootstrap(): Promise<Runtime> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  const database = await provisionDatabase(config.database, logger);
+  await installJobQueue(database.url, logger);
+  const services = buildServices(config, database.url, logger);
+  return { config, logger, database, services };
+}
+
+/** Runs `shutdown` once on SIGTERM or SIGINT, then exits 0 (1 if shutting down failed). */
+export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping: finishing work in flight');
+    shutdown().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+/** Runs a process's main function; a start-up failure ends the process with its message. */
+export function runMain(name: string, main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    console.error(`${name} did not start: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });
+}
