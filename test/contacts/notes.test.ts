@@ -15,7 +15,13 @@ describe('POST /contact/note', () => {
       .post('/contact/note')
       .send({ contact_id: contact.body.contact_id, content: 'Wants a demo on Tuesday ✔' })
       .expect(201);
-    expect(res.body).toEqual({ success: true, message: expect.any(String), note_id: expect.any(Number) });
+    expect(res.body).toEqual({
+      success: true,
+      message: expect.any(String),
+      note_id: expect.any(Number),
+      crm_note_id: null,
+      sync_status: 'disabled',
+    });
     const note = await t.prisma.note.findUniqueOrThrow({ where: { id: res.body.note_id } });
     expect(note).toMatchObject({ contactId: contact.body.contact_id, content: 'Wants a demo on Tuesday ✔', crmId: null });
   });

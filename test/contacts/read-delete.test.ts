@@ -27,6 +27,9 @@ describe('GET /contact/:id', () => {
       email: 'person0@example.com',
       phone: null,
       crm_id: null,
+      sync_status: 'disabled',
+      crm_synced_at: null,
+      crm_last_error: null,
       created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
     });

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { noopCrm } from '../../src/contacts/crm-port';
+import type { ContactMirror } from '../../src/contacts/mirror-port';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 let t: TestApp;
@@ -59,13 +59,18 @@ describe('error responses', () => {
   });
 
   it('answers 500 INTERNAL_ERROR without internals when something unexpected fails', async () => {
-    const failing = createTestApp({
-      crm: { ...noopCrm(true), contactCreated: async () => Promise.reject(new Error('secret internals at db.ts:42')) },
-    });
+    const brokenMirror: ContactMirror = {
+      enqueueContact: async () => Promise.reject(new Error('secret internals at db.ts:42')),
+      enqueueNote: async () => undefined,
+      requeueContact: async () => 0,
+      crmState: async () => 'ok',
+    };
+    const failing = createTestApp({ mirror: brokenMirror });
     try {
       const res = await request(failing.app).post('/contact').send({ name: 'Ada' }).expect(500);
       expect(res.body).toEqual({ success: false, error: { code: 'INTERNAL_ERROR', message: 'Internal server error' } });
       expect(res.text).not.toMatch(/secret|db\.ts|at /);
+      expect(await failing.prisma.contact.count()).toBe(0);
     } finally {
       await failing.close();
     }
@@ -109,7 +114,7 @@ describe('database unreachable', () => {
 
   it('reports the database down on /contact/health with 503, while /health stays 200', async () => {
     const res = await request(down.app).get('/contact/health').expect(503);
-    expect(res.body).toEqual({ status: 'unavailable', timestamp: expect.any(String), crm_configured: false, database: 'down' });
+    expect(res.body).toEqual({ status: 'unavailable', timestamp: expect.any(String), crm_configured: false, crm: 'disabled', database: 'down' });
     await request(down.app).get('/health').expect(200);
   });
 });

@@ -1,11 +1,10 @@
 import request from 'supertest';
-import { noopCrm } from '../../src/contacts/crm-port';
 import { CreateContactBody } from '../../src/contacts/contact.schemas';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 let t: TestApp;
 beforeAll(() => {
-  t = createTestApp({ corsOrigins: ['https://crm.example.com'] });
+  t = createTestApp({ env: { CORS_ORIGINS: 'https://crm.example.com' } });
 });
 afterAll(() => t.close());
 
@@ -17,8 +16,8 @@ describe('health', () => {
 
   it('GET /contact/health reports the database up and whether a CRM is configured', async () => {
     const res = await request(t.app).get('/contact/health').expect(200);
-    expect(res.body).toEqual({ status: 'ok', timestamp: expect.any(String), crm_configured: false, database: 'up' });
-    const withCrm = createTestApp({ crm: noopCrm(true) });
+    expect(res.body).toEqual({ status: 'ok', timestamp: expect.any(String), crm_configured: false, crm: 'disabled', database: 'up' });
+    const withCrm = createTestApp({ env: { PIPEDRIVE_API_KEY: 'token', PIPEDRIVE_BASE_URL: 'http://127.0.0.1:1' } });
     try {
       expect((await request(withCrm.app).get('/contact/health').expect(200)).body.crm_configured).toBe(true);
     } finally {
@@ -40,6 +39,8 @@ describe('OpenAPI', () => {
         'GET /contact/health',
         'POST /contact',
         'POST /contact/note',
+        'POST /contact/{id}/sync',
+        'GET /sync/status',
         'PATCH /contact',
         'GET /contacts',
         'GET /contact/{id}',

@@ -25,12 +25,15 @@ export interface ServerProcess {
 }
 
 /** Variables from the developer's shell that would change which database the child uses. */
-const INHERITED_DATABASE_VARIABLES = /^(DATABASE_URL|POSTGRES_.*|TEST_DATABASE_URL|PORT|AUTO_MIGRATE|EMBEDDED_POSTGRES_.*)$/;
+const INHERITED_DATABASE_VARIABLES = /^(DATABASE_URL|POSTGRES_.*|TEST_DATABASE_URL|PORT|AUTO_MIGRATE|EMBEDDED_POSTGRES_.*|PIPEDRIVE_.*|CRM_.*|SYNC_.*)$/;
 
-/** Runs `src/server.ts` the way `npm start` does, in a child process with exactly the given settings. */
-export function spawnServer(env: Record<string, string>): ServerProcess {
+/**
+ * Runs `src/server.ts` the way `npm start` does (or `src/worker.ts`, as `npm run worker`),
+ * in a child process with exactly the given settings.
+ */
+export function spawnServer(env: Record<string, string>, script: 'src/server.ts' | 'src/worker.ts' = 'src/server.ts'): ServerProcess {
   const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !INHERITED_DATABASE_VARIABLES.test(name)));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: ROOT,
     env: { ...baseEnv, NODE_ENV: 'test', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,38 +1,55 @@
 import type { Express } from 'express';
-import { ContactRepository } from '../../src/contacts/contact.repository';
-import { ContactService } from '../../src/contacts/contact.service';
-import { noopCrm, type CrmPort } from '../../src/contacts/crm-port';
-import { createPrismaClient, type PrismaClient } from '../../src/db/prisma';
-import { createApp, type AppDependencies } from '../../src/http/app';
+import { buildServices, type ServiceOverrides, type Services } from '../../src/composition';
+import { loadConfig } from '../../src/config/config';
+import { createApp } from '../../src/http/app';
 import { createLogger } from '../../src/logger';
+import type { SyncWorker } from '../../src/sync/worker';
 
 export interface TestApp {
   app: Express;
-  prisma: PrismaClient;
-  /** Empties every table and restarts the id sequences. */
+  services: Services;
+  prisma: Services['prisma'];
+  /** Starts the mirror worker in this process (only with a Pipedrive key). */
+  startWorker(): Promise<SyncWorker>;
+  /** Empties every table and the job queue, and restarts the id sequences. */
   reset(): Promise<void>;
   close(): Promise<void>;
 }
 
-export interface TestAppOptions extends Partial<Omit<AppDependencies, 'contactService' | 'logger'>> {
+export interface TestAppOptions extends ServiceOverrides {
+  /** Environment variables, as the service would read them. */
+  env?: Record<string, string>;
   databaseUrl?: string;
-  crm?: CrmPort;
+  bodyLimit?: string;
 }
 
-/** The real app over the suite's real, migrated database. */
+/** The real app, composed as in production, over the suite's real, migrated database. */
 export function createTestApp(options: TestAppOptions = {}): TestApp {
-  const logger = createLogger('silent');
+  const config = loadConfig({ DATABASE_CONNECT_TIMEOUT_MS: '1000', DATABASE_POOL_SIZE: '20', ...options.env });
+  const logger = createLogger(process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'silent');
   const databaseUrl = options.databaseUrl ?? process.env.DATABASE_URL;
   if (!databaseUrl) throw new Error('DATABASE_URL is not set: run the tests through jest (see test/support/global-setup.ts)');
-  const prisma = createPrismaClient({ url: databaseUrl, poolSize: 20, connectTimeoutMs: 1_000 }, logger);
-  const contactService = new ContactService(new ContactRepository(prisma), options.crm ?? noopCrm(false));
-  const app = createApp({ contactService, logger, corsOrigins: options.corsOrigins ?? [], bodyLimit: options.bodyLimit });
+  const services = buildServices(config, databaseUrl, logger, options);
+  const app = createApp({ ...services, logger, corsOrigins: config.corsOrigins, bodyLimit: options.bodyLimit });
+  const workers: SyncWorker[] = [];
   return {
     app,
-    prisma,
-    reset: async () => {
-      await prisma.$executeRawUnsafe('TRUNCATE contacts, notes RESTART IDENTITY CASCADE');
+    services,
+    prisma: services.prisma,
+    startWorker: async () => {
+      if (!services.startWorker) throw new Error('no PIPEDRIVE_API_KEY in env: the mirror is disabled');
+      const worker = await services.startWorker();
+      workers.push(worker);
+      return worker;
     },
-    close: () => prisma.$disconnect(),
+    reset: async () => {
+      await services.prisma.$executeRawUnsafe(
+        'TRUNCATE contacts, notes, crm_health, graphile_worker._private_jobs, graphile_worker._private_job_queues RESTART IDENTITY CASCADE',
+      );
+    },
+    close: async () => {
+      await Promise.all(workers.splice(0).map((worker) => worker.stop()));
+      await services.close();
+    },
   };
 }

@@ -1,0 +1,92 @@
+import request from 'supertest';
+import { FakePipedrive } from '../support/fake-pipedrive';
+import { freePort, spawnServer, stopServer, waitForStatus, type ServerProcess } from '../support/server-process';
+import { createTestApp, type TestApp } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
+import { fastMirrorEnv, personCreations, personsByEmail } from './mirror-support';
+
+/** Mirror jobs and API in separate processes, sharing the suite's database and a fake Pipedrive. */
+let fake: FakePipedrive;
+let api: TestApp;
+const children: ServerProcess[] = [];
+
+beforeAll(async () => {
+  fake = await FakePipedrive.start();
+});
+afterAll(() => fake.close());
+beforeEach(async () => {
+  fake.reset();
+  // The API in this process queues jobs but runs none: workers are the child processes.
+  api = createTestApp({ env: fastMirrorEnv(fake, { CRM_SYNC_WAIT_MS: '0', SYNC_WORKER: 'false' }) });
+  await api.reset();
+});
+afterEach(async () => {
+  await Promise.all(children.splice(0).map((child) => stopServer(child, 'SIGKILL')));
+  await api.close();
+});
+
+const childEnv = (overrides: Record<string, string> = {}) => ({
+  ...fastMirrorEnv(fake, { SYNC_STALE_LOCK_MS: '2000', SYNC_CONCURRENCY: '2', LOG_LEVEL: 'warn' }),
+  DATABASE_URL: process.env.DATABASE_URL!,
+  ...overrides,
+});
+
+async function queueContacts(count: number): Promise<void> {
+  for (let i = 0; i < count; i += 1) {
+    await request(api.app).post('/contact').send({ name: `Lead ${i}`, email: `lead${i}@example.com` }).expect(201);
+  }
+}
+
+const syncedCount = () => api.prisma.contact.count({ where: { syncStatus: 'synced' } });
+
+function expectEachMirroredOnce(count: number) {
+  expect(fake.persons.size).toBe(count);
+  for (let i = 0; i < count; i += 1) expect(personsByEmail(fake, `lead${i}@example.com`)).toHaveLength(1);
+}
+
+describe('the API process killed in the middle of a backlog', () => {
+  it('loses nothing and duplicates nothing once restarted', async () => {
+    const count = 24;
+    await queueContacts(count);
+    // Slow answers keep the backlog going long enough to kill the process inside it.
+    fake.fault({ kind: 'latency', ms: 120 });
+    const port = String(await freePort());
+    const first = spawnServer(childEnv({ PORT: port }));
+    children.push(first);
+    await waitFor('a few contacts to be mirrored', async () => (await syncedCount()) >= 3, 30_000);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const syncedAtKill = await syncedCount();
+    expect(syncedAtKill).toBeLessThan(count);
+
+    const second = spawnServer(childEnv({ PORT: port }));
+    children.push(second);
+    await waitForStatus(second, '/contact/health', 200, 30_000);
+    await waitFor('the whole backlog to be mirrored', async () => (await syncedCount()) === count, 45_000, 200);
+
+    expectEachMirroredOnce(count);
+    const contacts = await api.prisma.contact.findMany();
+    for (const contact of contacts) {
+      expect(fake.persons.get(contact.crmId!)?.emails[0]?.value).toBe(contact.email);
+    }
+  }, 90_000);
+});
+
+describe('two worker processes on one database', () => {
+  it('never run one job twice', async () => {
+    const count = 30;
+    fake.fault({ kind: 'latency', ms: 30 });
+    const workers = [1, 2].map(() => spawnServer(childEnv({ LOG_LEVEL: 'info' }), 'src/worker.ts'));
+    children.push(...workers);
+    await waitFor('both workers to run', () => workers.every((w) => /mirror worker running/.test(w.output())), 30_000);
+
+    await queueContacts(count);
+    await waitFor('the whole backlog to be mirrored', async () => (await syncedCount()) === count, 45_000, 200);
+
+    expectEachMirroredOnce(count);
+    // One search and one creation per contact: a job run twice would search again.
+    expect(personCreations(fake)).toHaveLength(count);
+    expect(fake.requests.filter((r) => r.path === '/api/v2/persons/search')).toHaveLength(count);
+    for (const worker of workers) expect(await stopServer(worker, 'SIGTERM')).toBe(0);
+  }, 90_000);
+});
