@@ -27,6 +27,8 @@ export interface PipedriveClientOptions {
 }
 
 const DEFAULT_RETRY_AFTER_MS = 2_000;
+/** How far back a retried note looks for itself; a lost answer is seconds old. */
+const RECENT_NOTES = 100;
 
 interface Call<T> {
   method: Dispatcher.HttpMethod;
@@ -114,6 +116,19 @@ export class PipedriveClient implements CrmGateway {
       parse: (data, describe) => {
         if (!isRecord(data) || typeof data.id !== 'number') throw unexpectedShape(describe);
         return { id: data.id };
+      },
+    });
+  }
+
+  findNotes(personId: number, content: string): Promise<number[]> {
+    return this.call({
+      method: 'GET',
+      path: '/v1/notes',
+      query: { person_id: String(personId), sort: 'add_time DESC', limit: String(RECENT_NOTES) },
+      parse: (data, describe) => {
+        if (data === null) return [];
+        if (!Array.isArray(data)) throw unexpectedShape(describe);
+        return data.filter((note) => isRecord(note) && note.content === content && typeof note.id === 'number').map((note) => note.id as number);
       },
     });
   }

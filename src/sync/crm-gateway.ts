@@ -29,6 +29,8 @@ export interface CrmGateway {
   /** Null when the person does not exist (any more). */
   getPerson(id: number): Promise<CrmPerson | null>;
   addNote(personId: number, content: string): Promise<{ id: number }>;
+  /** The ids of the person's most recent notes whose content is exactly `content`, newest first. */
+  findNotes(personId: number, content: string): Promise<number[]>;
 }
 
 /**

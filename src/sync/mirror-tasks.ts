@@ -61,12 +61,24 @@ export class MirrorTasks {
     try {
       // A note needs its person: whichever of the contact's jobs runs first creates it.
       const personId = contact.crmId ?? (await this.ensurePerson(contact, job));
-      const crmNote = await this.crm.addNote(personId, note.content);
-      await this.store.markNoteSynced(note.id, crmNote.id);
+      const crmNoteId = (await this.findLostNote(personId, note.content, job)) ?? (await this.crm.addNote(personId, note.content)).id;
+      await this.store.markNoteSynced(note.id, crmNoteId);
     } catch (error) {
       await this.store.recordNoteError(note.id, describe(error), isFinal(error, job));
       throw error;
     }
+  }
+
+  /**
+   * On a retry, an earlier attempt may have added the note and lost the answer: look for
+   * a note of the person with this content that no local note claims yet.
+   */
+  private async findLostNote(personId: number, content: string, job: JobContext): Promise<number | null> {
+    if (job.attempt === 1) return null;
+    for (const id of await this.crm.findNotes(personId, content)) {
+      if (!(await this.store.isNoteLinked(id))) return id;
+    }
+    return null;
   }
 
   private changesToSend(contact: Contact, payload: MirrorContactPayload): PersonChanges {

@@ -28,6 +28,11 @@ export class SyncRepository {
     return (await this.prisma.contact.count({ where: { crmId } })) > 0;
   }
 
+  /** Whether a Pipedrive note is already the mirror of some note. */
+  async isNoteLinked(crmId: number): Promise<boolean> {
+    return (await this.prisma.note.count({ where: { crmId } })) > 0;
+  }
+
   async linkPerson(contactId: number, crmId: number): Promise<void> {
     await this.prisma.contact.updateMany({ where: { id: contactId, crmId: null }, data: { crmId } });
   }

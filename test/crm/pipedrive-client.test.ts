@@ -179,6 +179,24 @@ describe('PipedriveClient requests', () => {
     expect(request.headers['x-api-token']).toBe(fake.token);
   });
 
+  it('finds a person’s recent notes by exact content, newest first, with GET /v1/notes', async () => {
+    const { id: personId } = fake.seedPerson({ name: 'Ada' });
+    const { id: otherId } = fake.seedPerson({ name: 'Grace' });
+    await expect(client.findNotes(personId, 'Called')).resolves.toEqual([]);
+    const first = await client.addNote(personId, 'Called');
+    await client.addNote(personId, 'Called back');
+    await client.addNote(otherId, 'Called');
+    const second = await client.addNote(personId, 'Called');
+    fake.requests.length = 0;
+
+    await expect(client.findNotes(personId, 'Called')).resolves.toEqual([second.id, first.id]);
+    expect(onlyRequest()).toMatchObject({
+      method: 'GET',
+      path: '/v1/notes',
+      query: { person_id: String(personId), sort: 'add_time DESC', limit: '100' },
+    });
+  });
+
   it('reports validation failures of Pipedrive as rejected, with its error text', async () => {
     const noPerson = await crmFailure(client.addNote(424242, 'orphan'));
     const noName = await crmFailure(client.createPerson({ name: ' ', email: null, phone: null }));

@@ -207,7 +207,18 @@ export class FakePipedrive {
     if (method === 'GET' && personId !== undefined) return this.getPerson(Number(personId));
     if (method === 'PATCH' && personId !== undefined) return this.updatePerson(Number(personId), request.body);
     if (method === 'POST' && path === '/v1/notes') return this.addNote(request.body);
+    if (method === 'GET' && path === '/v1/notes') return this.listNotes(request.query);
     return { status: 404, body: failure(`Unknown method ${method} ${path}`) };
+  }
+
+  /** v1 list: `data` is null when there are none; newest first with sort=add_time DESC. */
+  private listNotes(query: Record<string, string>): Reply {
+    const personId = Number(query.person_id);
+    const limit = Number(query.limit ?? 100);
+    let notes = [...this.notes.values()].filter((note) => query.person_id === undefined || note.person_id === personId);
+    if (query.sort === 'add_time DESC') notes = notes.reverse();
+    notes = notes.slice(0, limit);
+    return { status: 200, body: { success: true, data: notes.length > 0 ? notes : null, additional_data: { pagination: { start: 0, limit, more_items_in_collection: false } } } };
   }
 
   private createPerson(body: unknown): Reply {

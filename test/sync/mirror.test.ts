@@ -192,6 +192,18 @@ describe('when Pipedrive misbehaves', () => {
     expect(await t.prisma.contact.count({ where: { syncStatus: 'synced' } })).toBe(2);
   });
 
+  it('does not add a note twice when its answer was lost, yet keeps a repeated note', async () => {
+    const { contact_id: id } = await createContact({ name: 'Ada', email: 'ada@example.com' });
+    await request(t.app).post('/contact/note').send({ contact_id: id, content: 'Called' }).expect(201);
+    fake.fault({ kind: 'lose-response', times: 1, match: { method: 'POST', path: /^\/v1\/notes$/ } });
+    await request(t.app).post('/contact/note').send({ contact_id: id, content: 'Called' }).expect(201);
+    await waitUntilSettled(t);
+    expect([...fake.notes.values()].map((note) => note.content)).toEqual(['Called', 'Called']);
+    const notes = await t.prisma.note.findMany({ orderBy: { id: 'asc' } });
+    expect(notes.map((note) => note.syncStatus)).toEqual(['synced', 'synced']);
+    expect(new Set(notes.map((note) => note.crmId)).size).toBe(2);
+  });
+
   it('retries after a timeout without duplicating', async () => {
     fake.fault({ kind: 'hang', times: 1, match: { method: 'POST', path: /^\/api\/v2\/persons$/ } });
     await createContact({ name: 'Ada', email: 'ada@example.com' });
