@@ -204,6 +204,16 @@ describe('when Pipedrive misbehaves', () => {
     expect(new Set(notes.map((note) => note.crmId)).size).toBe(2);
   });
 
+  it('waits as long as a 429 says before trying again', async () => {
+    fake.fault({ kind: 'status', status: 429, retryAfterSeconds: 1, times: 1 });
+    const body = await createContact({ name: 'Ada', email: 'ada@example.com' });
+    await waitUntilSettled(t);
+    const [rejected, retried] = fake.requests;
+    expect(retried!.at - rejected!.at).toBeGreaterThanOrEqual(1_000);
+    expect(await t.prisma.contact.findUniqueOrThrow({ where: { id: body.contact_id } })).toMatchObject({ syncStatus: 'synced' });
+    expect(fake.persons.size).toBe(1);
+  });
+
   it('retries after a timeout without duplicating', async () => {
     fake.fault({ kind: 'hang', times: 1, match: { method: 'POST', path: /^\/api\/v2\/persons$/ } });
     await createContact({ name: 'Ada', email: 'ada@example.com' });
