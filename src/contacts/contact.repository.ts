@@ -1,10 +1,12 @@
 import { Prisma, type PrismaClient } from '@prisma/client';
 import { ContactExistsError, NotFoundError } from '../errors';
-import type { ContactChanges, CreateContactInput, ListContactsFilter } from './contact.schemas';
+import { appendContactEvent } from './contact-events';
+import type { ContactChanges, CreateContactInput, ListContactsFilter, PageFilter } from './contact.schemas';
 import type { ContactField, ContactMirror } from './mirror-port';
 
 export type ContactRecord = Prisma.ContactGetPayload<object>;
 export type NoteRecord = Prisma.NoteGetPayload<object>;
+export type ContactEventRecord = Prisma.ContactEventGetPayload<object>;
 
 const isPrismaError = (error: unknown, code: string): error is Prisma.PrismaClientKnownRequestError =>
   error instanceof Prisma.PrismaClientKnownRequestError && error.code === code;
@@ -32,6 +34,7 @@ export class ContactRepository {
         const contact = await tx.contact.create({
           data: { name: input.name, email: input.email ?? null, phone: input.phone ?? null, syncStatus: this.initialSyncStatus },
         });
+        await appendContactEvent(tx, contact.id, 'created', { name: contact.name, email: contact.email, phone: contact.phone });
         await this.mirror?.enqueueContact(tx, contact.id);
         return contact;
       });
@@ -63,17 +66,32 @@ export class ContactRepository {
   async update(id: number, changes: ContactChanges): Promise<ContactRecord> {
     try {
       return await this.prisma.$transaction(async (tx) => {
+        const before = await tx.contact.findUnique({ where: { id } });
+        if (!before) throw new NotFoundError(`Contact ${id} not found`);
         const contact = await tx.contact.update({
           where: { id },
           data: { ...changes, ...(this.mirror ? { syncStatus: 'pending' as const } : {}) },
         });
-        await this.mirror?.enqueueContact(tx, id, Object.keys(changes) as ContactField[]);
+        const fields = Object.keys(changes) as ContactField[];
+        const previous = Object.fromEntries(fields.map((field) => [field, before[field]]));
+        await appendContactEvent(tx, id, 'updated', { changes, previous });
+        await this.mirror?.enqueueContact(tx, id, fields);
         return contact;
       });
     } catch (error) {
+      // Deleted between the read and the write.
       if (isPrismaError(error, 'P2025')) throw new NotFoundError(`Contact ${id} not found`);
       throw await this.asEmailConflict(error, changes.email);
     }
+  }
+
+  async listEvents(contactId: number, page: PageFilter): Promise<{ items: ContactEventRecord[]; total: number }> {
+    const where = { contactId };
+    const [items, total] = await this.prisma.$transaction([
+      this.prisma.contactEvent.findMany({ where, orderBy: { id: 'asc' }, skip: page.skip, take: page.limit }),
+      this.prisma.contactEvent.count({ where }),
+    ]);
+    return { items, total };
   }
 
   /** Returns false when there was no such contact. Its notes go with it (ON DELETE CASCADE). */
@@ -86,6 +104,7 @@ export class ContactRepository {
     try {
       return await this.prisma.$transaction(async (tx) => {
         const note = await tx.note.create({ data: { contactId, content, syncStatus: this.initialSyncStatus } });
+        await appendContactEvent(tx, contactId, 'note_added', { note_id: note.id, content });
         await this.mirror?.enqueueNote(tx, note.id, contactId);
         return note;
       });

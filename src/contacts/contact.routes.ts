@@ -3,6 +3,7 @@ import { defineRoute, type AnyRoute } from '../http/route';
 import type { ContactRecord } from './contact.repository';
 import {
   Contact,
+  ContactEventPage,
   ContactIdParams,
   ContactPage,
   CreateContactBody,
@@ -10,6 +11,7 @@ import {
   CreateNoteBody,
   CreateNoteResponse,
   ListContactsQuery,
+  PageQuery,
   ResyncResponse,
   UpdateContactBody,
   UpdateContactResponse,
@@ -127,6 +129,37 @@ export function contactRoutes(service: ContactService): AnyRoute[] {
       params: ContactIdParams,
       responses: { 200: { description: 'The contact', schema: Contact }, 400: badId, 404: notFound, ...commonErrors },
       handle: async ({ params }) => ({ status: 200, body: toContactJson(await service.getContact(params.id)) }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/contact/:id/events',
+      summary: "A contact's audit trail: created, updated, note_added, crm_synced, crm_failed, oldest first",
+      tag: TAG,
+      params: ContactIdParams,
+      query: PageQuery,
+      responses: {
+        200: { description: 'A page of events', schema: ContactEventPage },
+        400: errorResponse('VALIDATION_ERROR: bad id, skip or limit'),
+        404: notFound,
+        ...commonErrors,
+      },
+      handle: async ({ params, query }) => {
+        const { items, total } = await service.listEvents(params.id, query);
+        return {
+          status: 200,
+          body: {
+            items: items.map((event) => ({
+              id: event.id,
+              type: event.type,
+              payload: event.payload,
+              created_at: event.createdAt.toISOString(),
+            })),
+            total,
+            skip: query.skip,
+            limit: query.limit,
+          },
+        };
+      },
     }),
     defineRoute({
       method: 'post',

@@ -76,10 +76,17 @@ const queryInteger = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
+const pageFields = {
+  skip: queryInteger(0, MAX_ID).default(0),
+  limit: queryInteger(1, MAX_PAGE_SIZE).default(50),
+};
+
+export const PageQuery = z.object(pageFields).meta({ id: 'PageQuery' });
+export type PageFilter = z.output<typeof PageQuery>;
+
 export const ListContactsQuery = z
   .object({
-    skip: queryInteger(0, MAX_ID).default(0),
-    limit: queryInteger(1, MAX_PAGE_SIZE).default(50),
+    ...pageFields,
     search: z.string().trim().max(255).optional().meta({ description: 'Case-insensitive substring of the name' }),
     email: email.optional().meta({ description: 'Exact email address (any case)' }),
   })
@@ -148,3 +155,21 @@ export const ContactPage = z
     limit: z.number().int(),
   })
   .meta({ id: 'ContactPage' });
+
+export const ContactEvent = z
+  .object({
+    id: z.number().int(),
+    type: z.enum(['created', 'updated', 'note_added', 'crm_synced', 'crm_failed']),
+    payload: z.record(z.string(), z.unknown()).meta({ description: 'Details of the event; its fields depend on the type' }),
+    created_at: z.iso.datetime(),
+  })
+  .meta({ id: 'ContactEvent' });
+
+export const ContactEventPage = z
+  .object({
+    items: z.array(ContactEvent),
+    total: z.number().int(),
+    skip: z.number().int(),
+    limit: z.number().int(),
+  })
+  .meta({ id: 'ContactEventPage' });

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CrmDisabledError, NotFoundError } from '../errors';
-import type { ContactRecord, ContactRepository, NoteRecord } from './contact.repository';
-import type { ContactChanges, CreateContactInput, ListContactsFilter } from './contact.schemas';
+import type { ContactEventRecord, ContactRecord, ContactRepository, NoteRecord } from './contact.repository';
+import type { ContactChanges, CreateContactInput, ListContactsFilter, PageFilter } from './contact.schemas';
 import type { ContactMirror, CrmState } from './mirror-port';
 
 export interface ServiceHealth {
@@ -60,6 +60,12 @@ export class ContactService {
   async addNote(contactId: number, content: string): Promise<NoteRecord> {
     const note = await this.contacts.addNote(contactId, content);
     return this.awaitMirror(note, () => this.contacts.findNote(note.id));
+  }
+
+  /** The contact's audit trail, oldest first. */
+  async listEvents(contactId: number, page: PageFilter): Promise<{ items: ContactEventRecord[]; total: number }> {
+    await this.getContact(contactId);
+    return this.contacts.listEvents(contactId, page);
   }
 
   /** Queues a contact's mirror again, e.g. after a failure has been fixed. */

@@ -46,7 +46,7 @@ export class MirrorTasks {
       }
       const changes = this.changesToSend(contact, payload);
       if (Object.keys(changes).length > 0) await this.crm.updatePerson(contact.crmId, changes);
-      await this.store.markContactSynced(contact.id, job.id);
+      await this.store.markContactSynced(contact.id, job.id, contact.crmId, 'updated');
     } catch (error) {
       await this.store.recordContactError(contact.id, describe(error), isFinal(error, job));
       throw error;
@@ -62,9 +62,9 @@ export class MirrorTasks {
       // A note needs its person: whichever of the contact's jobs runs first creates it.
       const personId = contact.crmId ?? (await this.ensurePerson(contact, job));
       const crmNoteId = (await this.findLostNote(personId, note.content, job)) ?? (await this.crm.addNote(personId, note.content)).id;
-      await this.store.markNoteSynced(note.id, crmNoteId);
+      await this.store.markNoteSynced(note.id, contact.id, crmNoteId);
     } catch (error) {
-      await this.store.recordNoteError(note.id, describe(error), isFinal(error, job));
+      await this.store.recordNoteError(note.id, contact.id, describe(error), isFinal(error, job));
       throw error;
     }
   }
@@ -105,7 +105,7 @@ export class MirrorTasks {
       personId = (await this.crm.createPerson(personFields(contact))).id;
     }
     await this.store.linkPerson(contact.id, personId);
-    await this.store.markContactSynced(contact.id, job.id);
+    await this.store.markContactSynced(contact.id, job.id, personId, existing ? 'linked' : 'created');
     return personId;
   }
 

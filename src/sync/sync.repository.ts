@@ -1,4 +1,5 @@
 import type { PrismaClient } from '@prisma/client';
+import { appendContactEvent } from '../contacts/contact-events';
 import { addMirrorJob, contactQueue, MIRROR_CONTACT } from './jobs';
 
 export type SyncCounts = Record<'disabled' | 'pending' | 'synced' | 'failed', number>;
@@ -37,38 +38,53 @@ export class SyncRepository {
     await this.prisma.contact.updateMany({ where: { id: contactId, crmId: null }, data: { crmId } });
   }
 
-  /** Synced, unless more of the contact's changes are still queued behind this job. */
-  async markContactSynced(contactId: number, jobId: string): Promise<void> {
-    await this.prisma.$executeRaw`
-      UPDATE contacts
-         SET crm_synced_at = now(), crm_last_error = NULL,
-             sync_status = CASE WHEN EXISTS (
-               SELECT 1 FROM graphile_worker.jobs j
-                WHERE j.queue_name = ${contactQueue(contactId)} AND j.task_identifier = ${MIRROR_CONTACT}
-                  AND j.id <> ${jobId}::bigint AND j.attempts < j.max_attempts
-             ) THEN 'pending'::sync_status ELSE 'synced'::sync_status END
-       WHERE id = ${contactId}`;
+  /**
+   * Synced, unless more of the contact's changes are still queued behind this job.
+   * `action` says what reached Pipedrive, for the contact's audit trail.
+   */
+  async markContactSynced(contactId: number, jobId: string, crmId: number, action: 'created' | 'linked' | 'updated'): Promise<void> {
+    await this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`
+        UPDATE contacts
+           SET crm_synced_at = now(), crm_last_error = NULL,
+               sync_status = CASE WHEN EXISTS (
+                 SELECT 1 FROM graphile_worker.jobs j
+                  WHERE j.queue_name = ${contactQueue(contactId)} AND j.task_identifier = ${MIRROR_CONTACT}
+                    AND j.id <> ${jobId}::bigint AND j.attempts < j.max_attempts
+               ) THEN 'pending'::sync_status ELSE 'synced'::sync_status END
+         WHERE id = ${contactId}`;
+      await appendContactEvent(tx, contactId, 'crm_synced', { crm_id: crmId, action });
+    });
   }
 
   /** Keeps the error while retrying; `final` marks the contact failed. */
   async recordContactError(contactId: number, message: string, final: boolean): Promise<void> {
-    await this.prisma.contact.updateMany({
-      where: { id: contactId },
-      data: { crmLastError: message, ...(final ? { syncStatus: 'failed' as const } : {}) },
+    await this.prisma.$transaction(async (tx) => {
+      await tx.contact.updateMany({
+        where: { id: contactId },
+        data: { crmLastError: message, ...(final ? { syncStatus: 'failed' as const } : {}) },
+      });
+      if (final) await appendContactEvent(tx, contactId, 'crm_failed', { error: message });
     });
   }
 
-  async markNoteSynced(noteId: number, crmId: number): Promise<void> {
-    await this.prisma.note.updateMany({
-      where: { id: noteId },
-      data: { crmId, syncStatus: 'synced', crmSyncedAt: new Date(), crmLastError: null },
+  async markNoteSynced(noteId: number, contactId: number, crmId: number): Promise<void> {
+    await this.prisma.$transaction(async (tx) => {
+      await tx.note.updateMany({
+        where: { id: noteId },
+        data: { crmId, syncStatus: 'synced', crmSyncedAt: new Date(), crmLastError: null },
+      });
+      await appendContactEvent(tx, contactId, 'crm_synced', { note_id: noteId, crm_note_id: crmId });
     });
   }
 
-  async recordNoteError(noteId: number, message: string, final: boolean): Promise<void> {
-    await this.prisma.note.updateMany({
-      where: { id: noteId },
-      data: { crmLastError: message, ...(final ? { syncStatus: 'failed' as const } : {}) },
+  async recordNoteError(noteId: number, contactId: number, message: string, final: boolean): Promise<void> {
+    await this.prisma.$transaction(async (tx) => {
+      await tx.note.updateMany({
+        where: { id: noteId },
+        data: { crmLastError: message, ...(final ? { syncStatus: 'failed' as const } : {}) },
+      });
+      if (final) await appendContactEvent(tx, contactId, 'crm_failed', { note_id: noteId, error: message });
     });
   }
 

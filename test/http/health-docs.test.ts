@@ -40,6 +40,7 @@ describe('OpenAPI', () => {
         'POST /contact',
         'POST /contact/note',
         'POST /contact/{id}/sync',
+        'GET /contact/{id}/events',
         'GET /sync/status',
         'PATCH /contact',
         'GET /contacts',

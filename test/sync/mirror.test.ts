@@ -38,6 +38,11 @@ describe('mirroring to Pipedrive', () => {
     expect(fake.persons.get(body.crm_id)).toMatchObject({ name: 'Ada Lovelace' });
     const stored = await t.prisma.contact.findUniqueOrThrow({ where: { id: body.contact_id } });
     expect(stored).toMatchObject({ crmId: body.crm_id, syncStatus: 'synced' });
+    const events = (await request(t.app).get(`/contact/${body.contact_id}/events`).expect(200)).body.items;
+    expect(events.map((e: { type: string; payload: object }) => [e.type, e.payload])).toEqual([
+      ['created', { name: 'Ada Lovelace', email: 'ada@example.com', phone: '+44 20 7946 0000' }],
+      ['crm_synced', { crm_id: body.crm_id, action: 'created' }],
+    ]);
   });
 
   it('looks the email up first, exactly, with the token in a header and never in the URL', async () => {
@@ -269,6 +274,9 @@ describe('when Pipedrive misbehaves', () => {
     const body = await createContact({ name: 'Ada', email: 'ada@example.com' });
     expect(body.sync_status).toBe('failed');
     expect(body.contact.crm_last_error).toMatch(/401|unauthori[sz]ed/i);
+    const events = (await request(t.app).get(`/contact/${body.contact_id}/events`).expect(200)).body.items;
+    expect(events.map((e: { type: string }) => e.type)).toEqual(['created', 'crm_failed']);
+    expect(events[1].payload.error).toMatch(/401/);
     const note = await request(t.app).post('/contact/note').send({ contact_id: body.contact_id, content: 'kept locally' }).expect(201);
     expect(note.body.sync_status).toBe('failed');
     expect(await t.prisma.note.count()).toBe(1);

@@ -1,0 +1,83 @@
+import request from 'supertest';
+import type { ContactMirror } from '../../src/contacts/mirror-port';
+import { createTestApp, type TestApp } from '../support/test-app';
+
+let t: TestApp;
+beforeAll(() => {
+  t = createTestApp();
+});
+beforeEach(() => t.reset());
+afterAll(() => t.close());
+
+const eventsOf = async (id: number, query = '') => (await request(t.app).get(`/contact/${id}/events${query}`).expect(200)).body;
+
+describe('GET /contact/:id/events', () => {
+  it('lists what happened to a contact, oldest first, with the details of each change', async () => {
+    const created = await request(t.app).post('/contact').send({ name: 'Ada', email: 'ada@example.com' }).expect(201);
+    const id = created.body.contact_id;
+    await request(t.app).patch('/contact').send({ contact_id: id, fields: { name: 'Ada King', phone: '+44 1' } }).expect(200);
+    const note = await request(t.app).post('/contact/note').send({ contact_id: id, content: 'Wants a demo' }).expect(201);
+
+    const body = await eventsOf(id);
+    expect(body).toMatchObject({ total: 3, skip: 0, limit: 50 });
+    expect(body.items).toEqual([
+      { id: expect.any(Number), type: 'created', payload: { name: 'Ada', email: 'ada@example.com', phone: null }, created_at: expect.any(String) },
+      {
+        id: expect.any(Number),
+        type: 'updated',
+        payload: { changes: { name: 'Ada King', phone: '+44 1' }, previous: { name: 'Ada', phone: null } },
+        created_at: expect.any(String),
+      },
+      { id: expect.any(Number), type: 'note_added', payload: { note_id: note.body.note_id, content: 'Wants a demo' }, created_at: expect.any(String) },
+    ]);
+  });
+
+  it('pages with skip and limit', async () => {
+    const { body } = await request(t.app).post('/contact').send({ name: 'Ada' }).expect(201);
+    for (const content of ['one', 'two', 'three']) {
+      await request(t.app).post('/contact/note').send({ contact_id: body.contact_id, content }).expect(201);
+    }
+    const page = await eventsOf(body.contact_id, '?skip=1&limit=2');
+    expect(page).toMatchObject({ total: 4, skip: 1, limit: 2 });
+    expect(page.items.map((e: { payload: { content: string } }) => e.payload.content)).toEqual(['one', 'two']);
+    await request(t.app).get(`/contact/${body.contact_id}/events?limit=0`).expect(400);
+  });
+
+  it('answers 404 for an unknown contact and 400 for a bad id', async () => {
+    await request(t.app).get('/contact/999/events').expect(404);
+    await request(t.app).get('/contact/abc/events').expect(400);
+  });
+
+  it('records nothing for a rejected change', async () => {
+    await request(t.app).post('/contact').send({ name: 'Ada', email: 'ada@example.com' }).expect(201);
+    const { body } = await request(t.app).post('/contact').send({ name: 'Grace', email: 'grace@example.com' }).expect(201);
+    await request(t.app).patch('/contact').send({ contact_id: body.contact_id, fields: { email: 'ada@example.com' } }).expect(409);
+    await request(t.app).post('/contact').send({ name: 'Ada twin', email: 'ada@example.com' }).expect(409);
+    expect((await eventsOf(body.contact_id)).items.map((e: { type: string }) => e.type)).toEqual(['created']);
+    expect(await t.prisma.contactEvent.count()).toBe(2);
+  });
+
+  it('is written in the transaction of the change: a change that rolls back leaves no event', async () => {
+    const brokenMirror: ContactMirror = {
+      enqueueContact: async () => Promise.reject(new Error('queue unavailable')),
+      enqueueNote: async () => undefined,
+      requeueContact: async () => 0,
+      crmState: async () => 'ok',
+    };
+    const failing = createTestApp({ mirror: brokenMirror });
+    try {
+      await request(failing.app).post('/contact').send({ name: 'Ada' }).expect(500);
+      expect(await t.prisma.contact.count()).toBe(0);
+      expect(await t.prisma.contactEvent.count()).toBe(0);
+    } finally {
+      await failing.close();
+    }
+  });
+
+  it('is append-only, even from psql, and goes with its contact', async () => {
+    const { body } = await request(t.app).post('/contact').send({ name: 'Ada' }).expect(201);
+    await expect(t.prisma.$executeRaw`UPDATE contact_events SET type = 'updated'`).rejects.toThrow(/append-only/);
+    await request(t.app).delete(`/contact/${body.contact_id}`).expect(204);
+    expect(await t.prisma.contactEvent.count()).toBe(0);
+  });
+});
