@@ -147,14 +147,18 @@ export const ResyncResponse = z
   })
   .meta({ id: 'ResyncResponse' });
 
-export const ContactPage = z
-  .object({
-    items: z.array(Contact),
-    total: z.number().int(),
-    skip: z.number().int(),
-    limit: z.number().int(),
-  })
-  .meta({ id: 'ContactPage' });
+/** A page of a longer list, with the total and the bounds it was asked for. */
+const pageOf = <T extends z.ZodType>(item: T, id: string) =>
+  z
+    .object({
+      items: z.array(item),
+      total: z.number().int(),
+      skip: z.number().int(),
+      limit: z.number().int(),
+    })
+    .meta({ id });
+
+export const ContactPage = pageOf(Contact, 'ContactPage');
 
 export const ContactEvent = z
   .object({
@@ -165,11 +169,4 @@ export const ContactEvent = z
   })
   .meta({ id: 'ContactEvent' });
 
-export const ContactEventPage = z
-  .object({
-    items: z.array(ContactEvent),
-    total: z.number().int(),
-    skip: z.number().int(),
-    limit: z.number().int(),
-  })
-  .meta({ id: 'ContactEventPage' });
+export const ContactEventPage = pageOf(ContactEvent, 'ContactEventPage');

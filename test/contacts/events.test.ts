@@ -1,5 +1,5 @@
 import request from 'supertest';
-import type { ContactMirror } from '../../src/contacts/mirror-port';
+import { brokenMirror } from '../support/broken-mirror';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 let t: TestApp;
@@ -58,13 +58,7 @@ describe('GET /contact/:id/events', () => {
   });
 
   it('is written in the transaction of the change: a change that rolls back leaves no event', async () => {
-    const brokenMirror: ContactMirror = {
-      enqueueContact: async () => Promise.reject(new Error('queue unavailable')),
-      enqueueNote: async () => undefined,
-      requeueContact: async () => 0,
-      crmState: async () => 'ok',
-    };
-    const failing = createTestApp({ mirror: brokenMirror });
+    const failing = createTestApp({ mirror: brokenMirror('queue unavailable') });
     try {
       await request(failing.app).post('/contact').send({ name: 'Ada' }).expect(500);
       expect(await t.prisma.contact.count()).toBe(0);

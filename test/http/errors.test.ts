@@ -1,5 +1,5 @@
 import request from 'supertest';
-import type { ContactMirror } from '../../src/contacts/mirror-port';
+import { brokenMirror } from '../support/broken-mirror';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 let t: TestApp;
@@ -59,13 +59,7 @@ describe('error responses', () => {
   });
 
   it('answers 500 INTERNAL_ERROR without internals when something unexpected fails', async () => {
-    const brokenMirror: ContactMirror = {
-      enqueueContact: async () => Promise.reject(new Error('secret internals at db.ts:42')),
-      enqueueNote: async () => undefined,
-      requeueContact: async () => 0,
-      crmState: async () => 'ok',
-    };
-    const failing = createTestApp({ mirror: brokenMirror });
+    const failing = createTestApp({ mirror: brokenMirror('secret internals at db.ts:42') });
     try {
       const res = await request(failing.app).post('/contact').send({ name: 'Ada' }).expect(500);
       expect(res.body).toEqual({ success: false, error: { code: 'INTERNAL_ERROR', message: 'Internal server error' } });
