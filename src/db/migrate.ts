@@ -45,7 +45,8 @@ async function appliedMigrations(databaseUrl: string): Promise<Set<string>> {
   }
 }
 
-function runPrismaCli(
+/** Runs the installed Prisma CLI on `databaseUrl` (passed in the environment) and collects its output. */
+export function runPrismaCli(
   args: string[],
   databaseUrl: string,
 ): Promise<{ exitCode: number | null; output: string }> {
@@ -65,7 +66,8 @@ function runPrismaCli(
   });
 }
 
-function redactPassword(text: string, databaseUrl: string): string {
+/** `text` with the password of `databaseUrl` (as written and decoded) replaced by ***. */
+export function redactPassword(text: string, databaseUrl: string): string {
   const secrets = new Set<string>();
   try {
     const { password } = new URL(databaseUrl);

@@ -1,0 +1,96 @@
+export const COMMAND_NAMES = ['migrate', 'status', 'new-migration', 'reset', 'resolve', 'psql'] as const;
+export type CommandName = (typeof COMMAND_NAMES)[number];
+
+export const isCommandName = (name: string): name is CommandName => (COMMAND_NAMES as readonly string[]).includes(name);
+
+const DATABASE = `The database is the service's: DATABASE_URL, else POSTGRES_HOST with the other POSTGRES_*
+variables (from the environment, or .env in the current folder when present). With neither,
+the embedded PostgreSQL that npm start uses (EMBEDDED_POSTGRES_DIR, EMBEDDED_POSTGRES_PORT,
+database "contacts") is started for the command and stopped after it.`;
+
+export const GENERAL_USAGE = `Usage: npm run ops -- <command> [options]      (builds dist first, as npm start does)
+       node dist/ops/cli.js <command> [options]     (already built; no devDependencies needed)
+       node --import tsx src/ops/cli.ts <command> [options]   (development, no build)
+
+Operator commands for contact-sync's database.
+
+Commands:
+  migrate                 apply pending migrations (prisma migrate deploy)
+  status                  list applied, pending and failed migrations;
+                          exit code 1 while any is pending or failed
+  new-migration <name>    create prisma/migrations/<timestamp>_<name>/migration.sql from the
+                          changes to prisma/schema.prisma (prisma migrate dev --create-only)
+  reset [--yes]           drop every table, row and queued job, re-apply the migrations
+                          (prisma migrate reset); refused when NODE_ENV=production
+  resolve --rolled-back <migration> | --applied <migration>
+                          settle a failed migration so that migrate can go on
+  psql [psql options]     open psql on the database (connection passed in PG* variables)
+  help [<command>]        this text, or a command's
+
+${DATABASE}
+
+Run \`npm run ops -- <command> --help\` for a command's details.
+Exit codes: 0 done; 1 failed, refused, or (status) migrations pending or failed; 2 bad usage.
+`;
+
+export const COMMAND_USAGE: Record<CommandName, string> = {
+  migrate: `Usage: npm run ops -- migrate      (also: npm run db:migrate)
+
+Applies the migrations of prisma/migrations that the database lacks, with prisma migrate deploy,
+as npm start does before it listens (unless AUTO_MIGRATE=false). Does nothing, quickly, when
+none is pending. Refuses while a migration is marked failed: see \`resolve --help\`.
+`,
+  status: `Usage: npm run ops -- status       (also: npm run db:status)
+
+Lists every migration of prisma/migrations as applied (with when), pending or FAILED (with
+Prisma's error), and migrations applied to the database that prisma/migrations lacks.
+Exit code 0 when the database is up to date, 1 while any migration is pending or failed
+(or the database cannot be reached), so scripts can test it:
+  npm run -s db:status >/dev/null || echo "migrations to apply"
+`,
+  'new-migration': `Usage: npm run ops -- new-migration <name>       (also: npm run db:new-migration -- --name <name>)
+
+Creates prisma/migrations/<timestamp>_<name>/migration.sql from the difference between the
+migrations and prisma/schema.prisma (prisma migrate dev --create-only). Nothing is applied
+to the database except migrations that were already pending, which are applied first.
+<name> is letters, digits and underscores, e.g. add_company.
+
+Then review the SQL, add a COMMENT ON for every new table and column (the command prints
+templates), apply it with npm run db:migrate, and commit it with the schema change.
+
+Needs a database user allowed to create databases (CREATEDB): Prisma checks the migration
+against a temporary "shadow" database. A development command: refused when
+NODE_ENV=production.
+`,
+  reset: `Usage: npm run ops -- reset [--yes]       (also: npm run db:reset)
+
+Drops everything in the database (tables, rows, and graphile-worker's job queue), then
+re-applies every migration (prisma migrate reset) and reinstalls the job queue: a database
+like a fresh npm start. Stop the service first.
+
+On a terminal it asks you to type the database name; --yes (or -y) skips the question, for
+scripts. Without a terminal and without --yes it refuses. Always refused when
+NODE_ENV=production, whatever the options.
+`,
+  resolve: `Usage: npm run ops -- resolve --rolled-back <migration>
+       npm run ops -- resolve --applied <migration>
+
+A migration that failed stays recorded as failed in _prisma_migrations, and migrate (like
+npm start) refuses to apply anything until it is settled (Prisma error P3009):
+  --rolled-back <migration>  nothing of it remains in the database (migrations run in one
+                             transaction here, so a failed one normally leaves nothing);
+                             fix the SQL, then run migrate to apply it again
+  --applied <migration>      you completed its changes by hand; it is recorded as applied
+<migration> is the folder name, e.g. 20261122031452_mirror_sync_state (see status).
+`,
+  psql: `Usage: npm run -s ops -- psql [psql options]
+
+Opens psql on the database. The connection goes in PGHOST, PGPORT, PGUSER, PGPASSWORD and
+PGDATABASE (and PGSSLMODE... from the URL's parameters), never on the command line; PG*
+variables of your shell are not passed on. Everything after "psql" goes to psql as it is:
+  npm run -s ops -- psql -c 'select count(*) from contacts'
+  npm run -s ops -- psql -f report.sql
+(-s keeps npm's own lines out of the output.) psql's own help: npm run ops -- psql -- --help
+The exit code is psql's.
+`,
+};
