@@ -16,10 +16,12 @@ const REDACTED_PATHS = [
   '*.token',
 ];
 
-export function createLogger(level: LogLevel): Logger {
-  return pino({
+/** Logs JSON lines to `destination` (standard output by default). */
+export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
+  const options = {
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     base: { service: 'contact-sync' },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

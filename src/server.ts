@@ -8,7 +8,15 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 async function main(): Promise<void> {
   const { config, logger, database, services } = await bootstrap();
-  const app = createApp({ ...services, logger, corsOrigins: config.corsOrigins });
+  const app = createApp({
+    ...services,
+    logger,
+    corsOrigins: config.corsOrigins,
+    apiKeys: config.apiKeys,
+    rateLimit: config.rateLimit,
+    bodyLimit: config.bodyLimit,
+  });
+  if (config.apiKeys.length === 0) logger.warn('API_KEYS is not set: the API is open to anyone who can reach it');
   const worker = config.sync.runWorker ? await services.startWorker?.() : undefined;
 
   const server = app.listen(config.port);

@@ -22,6 +22,15 @@ const envSchema = z.object({
   PORT: integer(0, 65535).default(8000),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   CORS_ORIGINS: commaList.default([]),
+  API_KEYS: commaList.default([]),
+  RATE_LIMIT_MAX: integer(0, 1_000_000).default(600),
+  RATE_LIMIT_WINDOW_MS: integer(1_000, 86_400_000).default(60_000),
+  BODY_LIMIT: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^\d+(b|kb|mb)$/, 'must be a size such as 100kb or 1mb')
+    .default('100kb'),
   DATABASE_URL: z.string().optional(),
   POSTGRES_USER: z.string().default('postgres'),
   POSTGRES_PASSWORD: z.string().optional(),
@@ -56,6 +65,10 @@ export interface Config {
   port: number;
   logLevel: LogLevel;
   corsOrigins: string[];
+  /** Keys callers must send (x-api-key or Authorization: Bearer); empty: no key required. */
+  apiKeys: string[];
+  rateLimit: { max: number; windowMs: number };
+  bodyLimit: string;
   database: {
     /** Absent when nothing is configured: the service then runs on an embedded PostgreSQL. */
     url?: string;
@@ -116,11 +129,17 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   const env = parsed.data;
+  if (env.NODE_ENV === 'production' && env.API_KEYS.length === 0) {
+    throw new ConfigError('Invalid configuration: API_KEYS must be set when NODE_ENV=production (comma-separated keys)');
+  }
   return {
     nodeEnv: env.NODE_ENV,
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
     corsOrigins: env.CORS_ORIGINS,
+    apiKeys: env.API_KEYS,
+    rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
+    bodyLimit: env.BODY_LIMIT,
     database: {
       url: databaseUrlFrom(env),
       poolSize: env.DATABASE_POOL_SIZE,

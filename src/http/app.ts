@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import cors from 'cors';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
@@ -8,9 +9,11 @@ import type { ContactService } from '../contacts/contact.service';
 import type { Logger } from '../logger';
 import type { SyncRepository } from '../sync/sync.repository';
 import { syncRoutes } from '../sync/sync.routes';
+import { requireApiKey } from './api-keys';
 import { errorHandler, requireJsonBody, unknownRoute } from './error-handler';
 import { healthRoutes } from './health.routes';
 import { buildOpenApiDocument } from './openapi';
+import { rateLimitPerCaller, type RateLimitSettings } from './rate-limit';
 import { mountRoutes } from './route';
 
 export interface AppDependencies {
@@ -21,14 +24,32 @@ export interface AppDependencies {
   corsOrigins: readonly string[];
   /** Largest accepted JSON body, in bytes or a size such as "100kb". */
   bodyLimit?: string | number;
+  /** Keys callers must send; empty or absent: no key required. */
+  apiKeys?: readonly string[];
+  rateLimit?: RateLimitSettings;
 }
+
+/** A caller's own request id is kept when it is short and plain; otherwise one is made. */
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 export function createApp(deps: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(pinoHttp({ logger: deps.logger }));
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+        res.setHeader('x-request-id', id);
+        return id;
+      },
+    }),
+  );
   app.use(helmet());
-  app.use(cors({ origin: deps.corsOrigins.length > 0 ? [...deps.corsOrigins] : false }));
+  app.use(cors({ origin: deps.corsOrigins.length > 0 ? [...deps.corsOrigins] : false, exposedHeaders: ['x-request-id'] }));
+  app.use(requireApiKey(deps.apiKeys ?? []));
+  app.use(rateLimitPerCaller(deps.rateLimit ?? { max: 0, windowMs: 60_000 }));
   app.use(requireJsonBody);
   app.use(express.json({ limit: deps.bodyLimit ?? '100kb' }));
 

@@ -12,6 +12,9 @@ describe('loadConfig', () => {
       port: 8000,
       logLevel: 'info',
       corsOrigins: [],
+      apiKeys: [],
+      rateLimit: { max: 600, windowMs: 60_000 },
+      bodyLimit: '100kb',
       database: {
         url: undefined,
         poolSize: 10,
@@ -39,6 +42,10 @@ describe('loadConfig', () => {
       PORT: '9000',
       LOG_LEVEL: 'debug',
       CORS_ORIGINS: 'https://a.example.com, https://b.example.com,',
+      API_KEYS: 'k1, k2',
+      RATE_LIMIT_MAX: '5',
+      RATE_LIMIT_WINDOW_MS: '2000',
+      BODY_LIMIT: '1MB',
       DATABASE_URL: 'postgres://u:p@db:5432/contacts',
       DATABASE_POOL_SIZE: '25',
       DATABASE_CONNECT_TIMEOUT_MS: '500',
@@ -62,6 +69,9 @@ describe('loadConfig', () => {
       port: 9000,
       logLevel: 'debug',
       corsOrigins: ['https://a.example.com', 'https://b.example.com'],
+      apiKeys: ['k1', 'k2'],
+      rateLimit: { max: 5, windowMs: 2000 },
+      bodyLimit: '1mb',
       database: {
         url: 'postgresql://u:p@db:5432/contacts',
         poolSize: 25,
@@ -130,11 +140,18 @@ describe('loadConfig', () => {
     ['PIPEDRIVE_BASE_URL', 'ftp://pipedrive.example'],
     ['CRM_SYNC_WAIT_MS', '-1'],
     ['SYNC_WORKER', 'sometimes'],
+    ['BODY_LIMIT', 'lots'],
+    ['RATE_LIMIT_MAX', '-1'],
     ['DATABASE_URL', 'mysql://root@localhost/db'],
     ['DATABASE_URL', 'not a url'],
   ])('refuses %s=%s with a message naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`\\b${name}\\b`));
+  });
+
+  it('refuses production without API keys', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/API_KEYS must be set when NODE_ENV=production/);
+    expect(loadConfig({ NODE_ENV: 'production', API_KEYS: 'k' }).apiKeys).toEqual(['k']);
   });
 
   it('names every bad variable at once', () => {

@@ -184,13 +184,19 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('api: without API_KEYS, compose stops with a message naming it (the API runs in production mode)', () => {
+    expect(() => containerEnv(service('api'), {}, undefined)).toThrow(/API_KEYS/);
+    expect(() => containerEnv(service('api'), envExample, envExample)).toThrow(/API_KEYS/);
+  });
+
+  const keys = { API_KEYS: 'key-one,key-two' };
   it.each([
-    ['a fresh checkout (no .env)', {}, undefined],
-    ['a .env copied from .env.example', envExample, envExample],
+    ['only API_KEYS set', keys, keys],
+    ['a .env copied from .env.example, with keys', { ...envExample, ...keys }, { ...envExample, ...keys }],
     [
       'a .env set up for a local run, with an awkward password',
-      { ...envExample, POSTGRES_PASSWORD: 'p@ss:w/rd', POSTGRES_USER: 'app' },
-      { ...envExample, DATABASE_URL: 'postgresql://me@localhost:5432/contacts', POSTGRES_HOST: 'localhost', PORT: '9000', NODE_ENV: 'development' },
+      { ...envExample, ...keys, POSTGRES_PASSWORD: 'p@ss:w/rd', POSTGRES_USER: 'app' },
+      { ...envExample, ...keys, DATABASE_URL: 'postgresql://me@localhost:5432/contacts', POSTGRES_HOST: 'localhost', PORT: '9000', NODE_ENV: 'development' },
     ],
   ])('api: with %s, reaches the db service with its credentials and listens on 8000', (_name, vars, envFile) => {
     const config = loadConfig(containerEnv(service('api'), vars, envFile));
@@ -203,10 +209,12 @@ describe('docker-compose.yml', () => {
     expect(url.pathname).toBe(`/${db.POSTGRES_DB}`);
     expect(config.port).toBe(8000);
     expect(config.nodeEnv).toBe('production');
+    expect(config.apiKeys).toEqual(['key-one', 'key-two']);
   });
 
   it('api: passes the Pipedrive key through', () => {
-    const env = containerEnv(service('api'), { PIPEDRIVE_API_KEY: 'token-from-env' }, { PIPEDRIVE_API_KEY: 'token-from-env' });
+    const vars = { ...keys, PIPEDRIVE_API_KEY: 'token-from-env' };
+    const env = containerEnv(service('api'), vars, vars);
     expect(loadConfig(env).pipedrive.apiKey).toBe('token-from-env');
   });
 

@@ -21,16 +21,29 @@ export interface TestAppOptions extends ServiceOverrides {
   env?: Record<string, string>;
   databaseUrl?: string;
   bodyLimit?: string;
+  /** Receives every log line (at debug level) instead of silence. */
+  logLines?: string[];
 }
 
 /** The real app, composed as in production, over the suite's real, migrated database. */
 export function createTestApp(options: TestAppOptions = {}): TestApp {
-  const config = loadConfig({ DATABASE_CONNECT_TIMEOUT_MS: '1000', DATABASE_POOL_SIZE: '20', ...options.env });
-  const logger = createLogger(process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'silent');
+  // No rate limit unless a test asks: suites send many requests from one address.
+  const config = loadConfig({ DATABASE_CONNECT_TIMEOUT_MS: '1000', DATABASE_POOL_SIZE: '20', RATE_LIMIT_MAX: '0', ...options.env });
+  const logLines = options.logLines;
+  const logger = logLines
+    ? createLogger('debug', { write: (line: string) => void logLines.push(line) })
+    : createLogger(process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'silent');
   const databaseUrl = options.databaseUrl ?? process.env.DATABASE_URL;
   if (!databaseUrl) throw new Error('DATABASE_URL is not set: run the tests through jest (see test/support/global-setup.ts)');
   const services = buildServices(config, databaseUrl, logger, options);
-  const app = createApp({ ...services, logger, corsOrigins: config.corsOrigins, bodyLimit: options.bodyLimit });
+  const app = createApp({
+    ...services,
+    logger,
+    corsOrigins: config.corsOrigins,
+    apiKeys: config.apiKeys,
+    rateLimit: config.rateLimit,
+    bodyLimit: options.bodyLimit ?? config.bodyLimit,
+  });
   const workers: SyncWorker[] = [];
   return {
     app,

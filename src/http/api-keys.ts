@@ -1,0 +1,46 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import { UnauthorizedError } from '../errors';
+
+/** Paths anyone may call: probes and the API's own description. */
+const OPEN_PATHS = [/^\/health$/, /^\/contact\/health$/, /^\/openapi\.json$/, /^\/docs(\/.*)?$/];
+
+export const isOpenPath = (path: string) => OPEN_PATHS.some((pattern) => pattern.test(path));
+
+const digest = (key: string) => createHash('sha256').update(key).digest();
+
+function presentedKey(header: (name: string) => string | undefined): string | undefined {
+  const apiKey = header('x-api-key')?.trim();
+  if (apiKey) return apiKey;
+  const bearer = /^Bearer\s+(.+)$/i.exec(header('authorization') ?? '')?.[1]?.trim();
+  return bearer || undefined;
+}
+
+/**
+ * Requires one of `keys` in `x-api-key` (n8n's header auth) or `Authorization: Bearer`.
+ * Keys are compared as SHA-256 digests with timingSafeEqual, against every configured key,
+ * so neither the comparison nor the number of keys tried leaks how close a guess was.
+ * The caller's key is identified downstream (rate limits, logs) by a digest prefix, never by itself.
+ */
+export function requireApiKey(keys: readonly string[]): RequestHandler {
+  const digests = keys.map(digest);
+  return (req, res, next) => {
+    if (digests.length === 0 || isOpenPath(req.path)) {
+      next();
+      return;
+    }
+    const key = presentedKey((name) => req.get(name));
+    if (!key) {
+      next(new UnauthorizedError('An API key is required: send it in x-api-key or Authorization: Bearer'));
+      return;
+    }
+    const presented = digest(key);
+    const matches = digests.reduce((found, known) => timingSafeEqual(known, presented) || found, false);
+    if (!matches) {
+      next(new UnauthorizedError('The API key is not valid'));
+      return;
+    }
+    res.locals.apiKeyId = presented.subarray(0, 6).toString('hex');
+    next();
+  };
+}
