@@ -6,6 +6,7 @@ import { PipedriveClient } from './crm/pipedrive-client';
 import { RateLimiter } from './crm/rate-limiter';
 import { createPrismaClient, type PrismaClient } from './db/prisma';
 import type { Logger } from './logger';
+import { Metrics } from './metrics/metrics';
 import { SyncMirror } from './sync/contact-mirror';
 import { CrmHealth } from './sync/crm-health';
 import { MirrorTasks } from './sync/mirror-tasks';
@@ -16,6 +17,7 @@ export interface Services {
   prisma: PrismaClient;
   contactService: ContactService;
   syncRepository: SyncRepository;
+  metrics: Metrics;
   /** Runs the mirror jobs; undefined when no Pipedrive key is configured. */
   startWorker?: () => Promise<SyncWorker>;
   close(): Promise<void>;
@@ -30,6 +32,7 @@ export interface ServiceOverrides {
 export function buildServices(config: Config, databaseUrl: string, logger: Logger, overrides: ServiceOverrides = {}): Services {
   const prisma = createPrismaClient({ ...config.database, url: databaseUrl }, logger);
   const syncRepository = new SyncRepository(prisma);
+  const metrics = new Metrics(() => syncRepository.queueDepth());
   const apiToken = config.pipedrive.apiKey;
 
   let mirror = overrides.mirror;
@@ -43,7 +46,10 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
       requestTimeoutMs: config.pipedrive.timeoutMs,
       logger,
       rateLimiter: new RateLimiter(),
-      onOutcome: (outcome) => crmHealth.record(outcome),
+      onOutcome: (outcome, call) => {
+        crmHealth.record(outcome);
+        metrics.observePipedrive(call.method, call.path, outcome, call.durationMs / 1000);
+      },
     });
     pipedrive = client;
     mirror = new SyncMirror(syncRepository, crmHealth, config.sync.maxAttempts);
@@ -57,6 +63,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
         pollIntervalMs: config.sync.pollIntervalMs,
         retry: { baseMs: config.sync.retryBaseMs, maxMs: config.sync.retryMaxMs },
         staleLockMs: config.sync.staleLockMs,
+        onJobOutcome: (task, outcome) => metrics.countJob(task, outcome),
       });
   }
 
@@ -65,6 +72,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
     prisma,
     contactService,
     syncRepository,
+    metrics,
     startWorker,
     async close() {
       await pipedrive?.close();

@@ -23,7 +23,15 @@ export interface PipedriveClientOptions {
   requestTimeoutMs?: number;
   logger?: Logger;
   rateLimiter?: RateLimiter;
-  onOutcome?: (outcome: 'ok' | CrmErrorKind) => void;
+  onOutcome?: (outcome: 'ok' | CrmErrorKind, call: CallReport) => void;
+}
+
+/** What a finished call looked like, for metrics. The path has no query string. */
+export interface CallReport {
+  method: string;
+  path: string;
+  status: number | undefined;
+  durationMs: number;
 }
 
 const DEFAULT_RETRY_AFTER_MS = 2_000;
@@ -203,10 +211,11 @@ export class PipedriveClient implements CrmGateway {
     details: { method: string; path: string; status: number | undefined; started: number; error?: string },
   ): void {
     const { started, ...fields } = details;
-    const entry = { ...fields, outcome, durationMs: Math.round(performance.now() - started) };
+    const durationMs = performance.now() - started;
+    const entry = { ...fields, outcome, durationMs: Math.round(durationMs) };
     if (outcome === 'ok') this.logger?.debug(entry, 'pipedrive request');
     else this.logger?.warn(entry, 'pipedrive request failed');
-    this.onOutcome?.(outcome);
+    this.onOutcome?.(outcome, { method: details.method, path: details.path, status: details.status, durationMs });
   }
 }
 

@@ -7,6 +7,8 @@ import swaggerUi from 'swagger-ui-express';
 import { contactRoutes } from '../contacts/contact.routes';
 import type { ContactService } from '../contacts/contact.service';
 import type { Logger } from '../logger';
+import type { Metrics } from '../metrics/metrics';
+import { metricsEndpoint, recordRequestMetrics } from '../metrics/http-metrics';
 import type { SyncRepository } from '../sync/sync.repository';
 import { syncRoutes } from '../sync/sync.routes';
 import { requireApiKey } from './api-keys';
@@ -19,6 +21,8 @@ import { mountRoutes } from './route';
 export interface AppDependencies {
   contactService: ContactService;
   syncRepository: SyncRepository;
+  /** Served at GET /metrics, and fed by every request. */
+  metrics?: Metrics;
   logger: Logger;
   /** Origins allowed to call the API from a browser; empty means none. */
   corsOrigins: readonly string[];
@@ -48,6 +52,7 @@ export function createApp(deps: AppDependencies): Express {
   );
   app.use(helmet());
   app.use(cors({ origin: deps.corsOrigins.length > 0 ? [...deps.corsOrigins] : false, exposedHeaders: ['x-request-id'] }));
+  if (deps.metrics) app.use(recordRequestMetrics(deps.metrics));
   app.use(requireApiKey(deps.apiKeys ?? []));
   app.use(rateLimitPerCaller(deps.rateLimit ?? { max: 0, windowMs: 60_000 }));
   app.use(requireJsonBody);
@@ -68,6 +73,7 @@ export function createApp(deps: AppDependencies): Express {
     res.json(openApiDocument);
   });
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(openApiDocument));
+  if (deps.metrics) app.get('/metrics', metricsEndpoint(deps.metrics));
 
   app.use(unknownRoute);
   app.use(errorHandler);

@@ -106,23 +106,29 @@ export class SyncRepository {
     });
   }
 
+  /** Jobs waiting to run or retry, and jobs given up. */
+  async queueDepth(): Promise<{ queued: number; failed: number }> {
+    const [row] = await this.prisma.$queryRaw<{ queued: bigint; failed: bigint }[]>`
+      SELECT count(*) FILTER (WHERE attempts < max_attempts) AS queued,
+             count(*) FILTER (WHERE attempts >= max_attempts) AS failed
+        FROM graphile_worker.jobs`;
+    return { queued: Number(row?.queued ?? 0), failed: Number(row?.failed ?? 0) };
+  }
+
   async overview(): Promise<SyncOverview> {
-    const [contacts, notes, jobs] = await Promise.all([
+    const [contacts, notes, depth, oldest] = await Promise.all([
       this.prisma.contact.groupBy({ by: ['syncStatus'], _count: { _all: true } }),
       this.prisma.note.groupBy({ by: ['syncStatus'], _count: { _all: true } }),
-      this.prisma.$queryRaw<{ queued: bigint; failed: bigint; oldest: Date | null }[]>`
-        SELECT count(*) FILTER (WHERE attempts < max_attempts) AS queued,
-               count(*) FILTER (WHERE attempts >= max_attempts) AS failed,
-               min(created_at) FILTER (WHERE attempts < max_attempts) AS oldest
-          FROM graphile_worker.jobs`,
+      this.queueDepth(),
+      this.prisma.$queryRaw<{ oldest: Date | null }[]>`
+        SELECT min(created_at) AS oldest FROM graphile_worker.jobs WHERE attempts < max_attempts`,
     ]);
     const tally = (rows: { syncStatus: keyof SyncCounts; _count: { _all: number } }[]) =>
       rows.reduce((counts, row) => ({ ...counts, [row.syncStatus]: row._count._all }), emptyCounts());
-    const [row] = jobs;
     return {
       contacts: tally(contacts),
       notes: tally(notes),
-      jobs: { queued: Number(row?.queued ?? 0), failed: Number(row?.failed ?? 0), oldestQueuedAt: row?.oldest ?? null },
+      jobs: { ...depth, oldestQueuedAt: oldest[0]?.oldest ?? null },
     };
   }
 }

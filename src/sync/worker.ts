@@ -14,6 +14,8 @@ export interface SyncWorkerOptions {
   retry: RetrySettings;
   /** A job locked longer than this belongs to a worker that died; it is released to run again. */
   staleLockMs: number;
+  /** Told of every finished run of a job: synced, retry (failed, will run again) or failed (given up). */
+  onJobOutcome?: (task: string, outcome: 'synced' | 'retry' | 'failed') => void;
 }
 
 export interface SyncWorker {
@@ -101,8 +103,13 @@ export async function startSyncWorker(options: SyncWorkerOptions): Promise<SyncW
 
   const reschedules = new Set<Promise<void>>();
   runner.events.on('job:complete', ({ job, error }) => {
-    if (!error) return;
-    const rescheduled = reschedule(utils, job, error, options.retry, logger).finally(() => reschedules.delete(rescheduled));
+    if (!error) {
+      options.onJobOutcome?.(job.task_identifier, 'synced');
+      return;
+    }
+    const rescheduled = reschedule(utils, job, error, options.retry, logger)
+      .then((outcome) => outcome && options.onJobOutcome?.(job.task_identifier, outcome))
+      .finally(() => reschedules.delete(rescheduled));
     reschedules.add(rescheduled);
   });
 
@@ -131,24 +138,33 @@ async function releaseStaleLocks(pool: pg.Pool, utils: WorkerUtils, staleLockMs:
   if (rows.length > 0) await utils.forceUnlockWorkers(rows.map((row) => row.locked_by));
 }
 
-async function reschedule(utils: WorkerUtils, job: Job, error: unknown, retry: RetrySettings, logger: Logger): Promise<void> {
+/** Sets when a failed job runs again; returns what became of it (undefined: a deferral, not a failure). */
+async function reschedule(
+  utils: WorkerUtils,
+  job: Job,
+  error: unknown,
+  retry: RetrySettings,
+  logger: Logger,
+): Promise<'retry' | 'failed' | undefined> {
   const message = error instanceof Error ? error.message : String(error);
   const context = { jobId: job.id, task: job.task_identifier, payload: job.payload, attempt: job.attempts, error: message };
+  if (error instanceof EarlierJobPending) {
+    // Not an attempt: come back just after the older job, which then runs first.
+    await utils
+      .rescheduleJobs([job.id], { runAt: new Date(error.runAt.getTime() + 1), attempts: job.attempts - 1 })
+      .catch((rescheduleError: unknown) => logger.warn({ ...context, err: rescheduleError }, 'could not defer a mirror job'));
+    return undefined;
+  }
+  if (job.attempts >= job.max_attempts) {
+    logger.error(context, 'mirror job failed for good; POST /contact/:id/sync queues it again');
+    return 'failed';
+  }
+  const delay = retryDelayMs(error, job.attempts, retry);
   try {
-    if (error instanceof EarlierJobPending) {
-      // Not an attempt: come back just after the older job, which then runs first.
-      await utils.rescheduleJobs([job.id], { runAt: new Date(error.runAt.getTime() + 1), attempts: job.attempts - 1 });
-      return;
-    }
-    if (job.attempts >= job.max_attempts) {
-      logger.error(context, 'mirror job failed for good; POST /contact/:id/sync queues it again');
-      return;
-    }
-    const delay = retryDelayMs(error, job.attempts, retry);
     if (delay === null) {
       await utils.permanentlyFailJobs([job.id], message);
       logger.error(context, 'mirror job failed and retrying cannot help; POST /contact/:id/sync queues it again');
-      return;
+      return 'failed';
     }
     await utils.rescheduleJobs([job.id], { runAt: new Date(Date.now() + delay) });
     logger.warn({ ...context, retryInMs: delay }, 'mirror job failed; will retry');
@@ -156,4 +172,5 @@ async function reschedule(utils: WorkerUtils, job: Job, error: unknown, retry: R
     // graphile-worker's own schedule (e^attempt seconds) stays in force.
     logger.warn({ ...context, err: rescheduleError }, 'could not reschedule a failed mirror job');
   }
+  return 'retry';
 }

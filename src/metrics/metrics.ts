@@ -1,0 +1,77 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CrmErrorKind } from '../sync/crm-gateway';
+
+export type JobOutcome = 'synced' | 'retry' | 'failed';
+
+export interface QueueDepth {
+  queued: number;
+  failed: number;
+}
+
+/** Pipedrive paths with their ids taken out, so that each endpoint is one series. */
+const endpointOf = (path: string) => path.replace(/\/\d+(?=\/|$)/g, '/:id');
+
+/** The service's Prometheus metrics, one registry per process, served at GET /metrics. */
+export class Metrics {
+  readonly registry = new Registry();
+
+  private readonly httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP requests by route pattern, method and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  private readonly mirrorJobs = new Counter({
+    name: 'mirror_jobs_total',
+    help: 'Mirror job runs by task and outcome (synced, retry, failed)',
+    labelNames: ['task', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly pipedriveDuration = new Histogram({
+    name: 'pipedrive_request_duration_seconds',
+    help: 'Pipedrive API calls by method, endpoint and outcome',
+    labelNames: ['method', 'endpoint', 'outcome'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  private readonly pipedriveRateLimited = new Counter({
+    name: 'pipedrive_rate_limited_total',
+    help: 'HTTP 429 answers received from Pipedrive',
+    registers: [this.registry],
+  });
+
+  constructor(queueDepth?: () => Promise<QueueDepth>) {
+    collectDefaultMetrics({ register: this.registry });
+    if (queueDepth) {
+      new Gauge({
+        name: 'mirror_queue_jobs',
+        help: 'Mirror jobs waiting to run or retry (state="queued") and given up (state="failed")',
+        labelNames: ['state'] as const,
+        registers: [this.registry],
+        // Read at scrape time, so every API process reports the shared queue.
+        async collect() {
+          const depth = await queueDepth();
+          this.set({ state: 'queued' }, depth.queued);
+          this.set({ state: 'failed' }, depth.failed);
+        },
+      });
+    }
+  }
+
+  observeHttp(method: string, route: string, status: number, seconds: number): void {
+    this.httpDuration.observe({ method, route, status: String(status) }, seconds);
+  }
+
+  countJob(task: string, outcome: JobOutcome): void {
+    this.mirrorJobs.inc({ task, outcome });
+  }
+
+  observePipedrive(method: string, path: string, outcome: 'ok' | CrmErrorKind, seconds: number): void {
+    this.pipedriveDuration.observe({ method, endpoint: endpointOf(path), outcome }, seconds);
+    if (outcome === 'rate_limited') this.pipedriveRateLimited.inc();
+  }
+}
