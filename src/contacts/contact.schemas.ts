@@ -22,7 +22,11 @@ export const ContactIdParams = z
   })
   .meta({ id: 'ContactIdParams' });
 
-const name = z.string().trim().min(1, 'must not be empty').max(255);
+/** PostgreSQL text cannot hold NUL, nor can unpaired UTF-16 surrogates be stored: refuse them up front. */
+const storableText = (schema: z.ZodString) =>
+  schema.refine((text) => !text.includes('\u0000') && !/\p{Surrogate}/u.test(text), 'must not contain NUL characters or unpaired surrogates');
+
+const name = storableText(z.string().trim().min(1, 'must not be empty').max(255));
 
 /** Stored trimmed and lower-cased so that one address is one contact whatever its spelling. */
 const email = z.string().trim().toLowerCase().max(255).pipe(z.email());
@@ -63,7 +67,7 @@ export const UpdateContactBody = z
 export const CreateNoteBody = z
   .strictObject({
     contact_id: ContactId,
-    content: z.string().trim().min(1, 'must not be empty').max(100_000).meta({ example: 'Called, wants a demo' }),
+    content: storableText(z.string().trim().min(1, 'must not be empty').max(100_000)).meta({ example: 'Called, wants a demo' }),
   })
   .meta({ id: 'CreateNoteBody' });
 
@@ -87,7 +91,7 @@ export type PageFilter = z.output<typeof PageQuery>;
 export const ListContactsQuery = z
   .object({
     ...pageFields,
-    search: z.string().trim().max(255).optional().meta({ description: 'Case-insensitive substring of the name' }),
+    search: storableText(z.string().trim().max(255)).optional().meta({ description: 'Case-insensitive substring of the name' }),
     email: email.optional().meta({ description: 'Exact email address (any case)' }),
   })
   .meta({ id: 'ListContactsQuery' });

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import cors from 'cors';
 import express, { type Express } from 'express';
@@ -56,7 +57,15 @@ export function createApp(deps: AppDependencies): Express {
   app.use(requireApiKey(deps.apiKeys ?? []));
   app.use(rateLimitPerCaller(deps.rateLimit ?? { max: 0, windowMs: 60_000 }));
   app.use(requireJsonBody);
-  app.use(express.json({ limit: deps.bodyLimit ?? '100kb' }));
+  app.use(
+    express.json({
+      limit: deps.bodyLimit ?? '100kb',
+      // The decoder would quietly turn invalid bytes into U+FFFD and store that.
+      verify: (_req, _res, body) => {
+        if (!isUtf8(body)) throw Object.assign(new SyntaxError('The request body is not valid UTF-8'), { type: 'entity.parse.failed' });
+      },
+    }),
+  );
 
   // Health first: `/contact/health` must not be taken for `/contact/:id`.
   const routes = [

@@ -7,10 +7,11 @@ import {
   PayloadTooLargeError,
   ServiceUnavailableError,
   UnsupportedMediaTypeError,
+  ValidationError,
 } from '../errors';
 
 /** body-parser marks its errors with a `type`. */
-function fromBodyParser(error: { type?: unknown; limit?: unknown }): AppError | undefined {
+function fromBodyParser(error: { type?: unknown; limit?: unknown; status?: unknown }): AppError | undefined {
   switch (error.type) {
     case 'entity.parse.failed':
       return new MalformedJsonError('The request body is not valid JSON');
@@ -20,13 +21,20 @@ function fromBodyParser(error: { type?: unknown; limit?: unknown }): AppError | 
     case 'charset.unsupported':
       return new UnsupportedMediaTypeError('The request body must be UTF-8 encoded JSON');
     default:
-      return undefined;
+      // E.g. a body that does not decompress as its content-encoding says, or an aborted upload.
+      return typeof error.status === 'number' && error.status >= 400 && error.status < 500
+        ? new MalformedJsonError('The request body could not be read')
+        : undefined;
   }
 }
 
 function toAppError(error: unknown): AppError | undefined {
   if (error instanceof AppError) return error;
   if (isDatabaseUnavailable(error)) return new ServiceUnavailableError('The database is unavailable; try again shortly');
+  // The router could not decode a path parameter.
+  if (error instanceof URIError) {
+    return new ValidationError('Invalid path parameters', [{ field: 'path parameters', message: 'is not valid percent-encoding' }]);
+  }
   if (typeof error === 'object' && error !== null) return fromBodyParser(error);
   return undefined;
 }
@@ -34,7 +42,11 @@ function toAppError(error: unknown): AppError | undefined {
 /** Requests with a body must send it as JSON. */
 export const requireJsonBody: RequestHandler = (req, _res, next) => {
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  next(hasBody && !req.is('application/json') ? new UnsupportedMediaTypeError('Send the body as application/json') : undefined);
+  if (!hasBody) return next();
+  if (!req.is('application/json')) return next(new UnsupportedMediaTypeError('Send the body as application/json'));
+  // body-parser would decode any utf-* charset; the contract is UTF-8.
+  const charset = /;\s*charset="?([^";]+)"?/i.exec(req.headers['content-type'] ?? '')?.[1]?.trim().toLowerCase();
+  next(charset && charset !== 'utf-8' ? new UnsupportedMediaTypeError('The request body must be UTF-8 encoded JSON') : undefined);
 };
 
 export const unknownRoute: RequestHandler = (req, _res, next) => {
