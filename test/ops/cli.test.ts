@@ -232,7 +232,7 @@ describe('on a scratch database', () => {
   test('reset refuses when NODE_ENV=production, even with --yes, and leaves the data', async () => {
     await query(databaseUrl, "INSERT INTO contacts (name, email) VALUES ('Ada Lovelace', 'ada@example.com')");
 
-    const refused = await ops(['reset', '--yes'], { NODE_ENV: 'production' });
+    const refused = await ops(['reset', '--yes'], { NODE_ENV: 'production', API_KEYS: 'production-key' });
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/^error: refusing to reset: NODE_ENV is production/);
 
@@ -314,7 +314,7 @@ describe('errors never show the password', () => {
 
 describe('new-migration', () => {
   test('is refused when NODE_ENV=production', async () => {
-    const { code, stderr } = await runCli(['new-migration', 'add_company'], { NODE_ENV: 'production', DATABASE_URL: adminUrl });
+    const { code, stderr } = await runCli(['new-migration', 'add_company'], { NODE_ENV: 'production', API_KEYS: 'production-key', DATABASE_URL: adminUrl });
     expect(code).toBe(1);
     expect(stderr).toMatch(/^error: refusing to run new-migration: NODE_ENV is production/);
   });
