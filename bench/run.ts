@@ -1,0 +1,507 @@
+/**
+ * `npm run bench`: the service against a minimal baseline (express + raw pg) on a local PostgreSQL,
+ * the Pipedrive mirror draining a backlog under a rate limit, and the service's peak memory.
+ * See docs/benchmarks.md for what it measures, the options and the last recorded figures.
+ *
+ *   npm run bench                          # everything, about 4 minutes (5 with --profile)
+ *   npm run bench -- --profile             # also CPU-profile the service and the baseline during POST /contact
+ *   npm run bench -- --only http           # or --only drain, --only profile
+ *   npm run bench -- --duration 20 --connections 100 --tsx --no-build
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Request } from 'autocannon';
+import { applyMigrations } from '../src/db/migrate';
+import { createLogger } from '../src/logger';
+import { installJobQueue } from '../src/sync/worker';
+import { locateTestServer } from '../test/support/test-database';
+import { formatSummary, summariseProfile, type ProfileSummary } from './lib/cpu-profile';
+import { runDrain, type DrainResult } from './lib/drain';
+import { measure, type LoadResult, type LoadSettings, type Operation } from './lib/load';
+import { PgMessageCounter } from './lib/pg-proxy';
+import { createDatabase, dropDatabase, PostgresCpu, SEARCH_TERM, seedContacts, serverVersion } from './lib/postgres';
+import { freePort, killedAfterGrace, MemorySampler, REPO_ROOT, settleThenStop, stopAllChildren, stopChild, waitUntilReady, type Child } from './lib/processes';
+import { fixed, ratio, table } from './lib/report';
+import { buildService, launchService, REQUEST_HEADERS, serviceSettings, startBaseline, waitForService, type ServiceMode } from './lib/service';
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '50' },
+    seed: { type: 'string', default: '10000' },
+    'drain-contacts': { type: 'string', default: '1000' },
+    only: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    tsx: { type: 'boolean', default: false },
+    'no-build': { type: 'boolean', default: false },
+    strict: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (args.help) {
+  console.log(`npm run bench [-- options]
+  --duration <s>         measured seconds per operation and target (10)
+  --warmup <s>           unrecorded warm-up before each run (3)
+  --connections <n>      concurrent connections (50)
+  --seed <n>             contacts seeded before the read runs (10000)
+  --drain-contacts <n>   backlog of the mirror drain (1000)
+  --only http|drain|profile  run one part (profile: only the profiled POST /contact runs)
+  --profile              CPU-profile the service and the baseline during POST /contact (bench/.profiles/)
+  --tsx                  run the service from src/ with tsx instead of building dist/
+  --no-build             use dist/ as it is
+  --strict               exit 1 when a target is missed
+Environment: BENCH_DATABASE_URL (or TEST_DATABASE_URL) picks the PostgreSQL server, else 127.0.0.1:5432,
+else the embedded one. Service variables the benchmark does not set (DATABASE_POOL_SIZE, SYNC_CONCURRENCY, ...)
+pass through from the environment.`);
+  process.exit(0);
+}
+
+const seconds = (name: keyof typeof args) => {
+  const value = Number(args[name]);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} must be a non-negative number`);
+  return value;
+};
+
+const settings: LoadSettings = {
+  connections: seconds('connections'),
+  durationSeconds: seconds('duration'),
+  warmupSeconds: seconds('warmup'),
+  headers: REQUEST_HEADERS,
+};
+const SEED = seconds('seed');
+const DRAIN_CONTACTS = seconds('drain-contacts');
+const PROFILE_ONLY = args.only === 'profile';
+const RUN_HTTP = args.only === undefined || args.only === 'http' || PROFILE_ONLY;
+if (args.only !== undefined && !['http', 'drain', 'profile'].includes(args.only)) throw new Error('--only takes http, drain or profile');
+const RUN_DRAIN = args.only === undefined || args.only === 'drain';
+const MODE: ServiceMode = args.tsx ? 'tsx' : 'dist';
+/** The service's default pool; the baseline gets the same. */
+const POOL_SIZE = Number(process.env.DATABASE_POOL_SIZE || 10);
+/** Hard stop for the whole run: nothing may hang a terminal or a CI job. */
+const RUN_TIMEOUT_MS = 15 * 60_000;
+const RESULTS_DIR = path.join(REPO_ROOT, 'bench', '.results');
+const PROFILES_DIR = path.join(REPO_ROOT, 'bench', '.profiles');
+
+const TARGETS = { postThroughputRatio: 0.7, p99Ms: 50, drainFraction: 0.9, rssMb: 200 };
+
+const log = (line: string) => console.log(line);
+
+function postRequests(runTag: string, path: string): Request[] {
+  let sequence = 0;
+  return [
+    {
+      method: 'POST',
+      path,
+      headers: { 'content-type': 'application/json' },
+      setupRequest: (request) => {
+        sequence += 1;
+        return {
+          ...request,
+          body: JSON.stringify({ name: `Bench Contact ${sequence}`, email: `${runTag}-${sequence}@bench.example.com`, phone: '+44 20 7946 0000' }),
+        };
+      },
+    },
+  ];
+}
+
+const POST_LABEL = 'POST /contact';
+
+const operations: Operation[] = [
+  {
+    label: 'GET /contact/:id',
+    okStatus: 200,
+    requests: () => [{ method: 'GET', path: '/contact/1', setupRequest: (request) => ({ ...request, path: `/contact/${1 + Math.floor(Math.random() * SEED)}` }) }],
+  },
+  {
+    label: `GET /contacts?search=${SEARCH_TERM}`,
+    okStatus: 200,
+    requests: () => [{ method: 'GET', path: `/contacts?search=${SEARCH_TERM}` }],
+  },
+  { label: POST_LABEL, okStatus: 201, requests: (runTag) => postRequests(runTag, '/contact') },
+  // Not in the issue's list: the baseline doing the service's SQL (contact + audit event in one
+  // transaction) by hand, to tell the cost of that transaction from the cost of the stack.
+  { label: 'POST /contact, baseline in a transaction', okStatus: 201, requests: (runTag) => postRequests(runTag, '/contact-tx'), serviceFrom: POST_LABEL },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Clean-up: children stopped and scratch databases dropped however the run ends.
+
+const cleanups: (() => Promise<void>)[] = [];
+let cleaningUp: Promise<void> | undefined;
+function cleanUp(): Promise<void> {
+  cleaningUp ??= (async () => {
+    await stopAllChildren().catch(() => undefined);
+    for (const step of cleanups.reverse()) await step().catch((error: unknown) => console.error(`clean-up: ${String(error)}`));
+  })();
+  return cleaningUp;
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping and cleaning up`);
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+const watchdog = setTimeout(() => {
+  console.error(`the benchmark did not finish within ${RUN_TIMEOUT_MS / 60_000} minutes; stopping`);
+  void cleanUp().finally(() => process.exit(1));
+}, RUN_TIMEOUT_MS);
+watchdog.unref();
+
+// ---------------------------------------------------------------------------------------------
+
+interface MachineInfo {
+  date: string;
+  cpu: string;
+  memory: string;
+  os: string;
+  node: string;
+  commit: string;
+  loadAverageAtStart: string;
+}
+
+function machine(): MachineInfo {
+  const cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSafe('/proc/cpuinfo'))?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
+  const git = (...gitArgs: string[]) => {
+    try {
+      return execFileSync('git', gitArgs, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return '';
+    }
+  };
+  const dirty = git('status', '--porcelain', '--', 'src', 'prisma', 'package.json') !== '';
+  return {
+    date: new Date().toISOString(),
+    cpu: `${cpuModel}, ${os.cpus().length} cores`,
+    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    commit: `${git('rev-parse', '--short', 'HEAD') || 'unknown'}${dirty ? ' + uncommitted changes in src/' : ''}`,
+    loadAverageAtStart: os.loadavg().map((load) => load.toFixed(2)).join(' '),
+  };
+}
+
+function readFileSafe(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+async function migratedDatabase(adminUrl: string, prefix: string, jobQueue: boolean): Promise<string> {
+  const url = await createDatabase(adminUrl, prefix);
+  cleanups.push(() => dropDatabase(adminUrl, url));
+  await applyMigrations(url);
+  if (jobQueue) await installJobQueue(url, createLogger('warn'));
+  return url;
+}
+
+interface HttpResults {
+  rows: { label: string; service: LoadResult; baseline: LoadResult }[];
+  serviceRss?: { peakMb: number; maxSampledMb: number; marks: { label: string; rssMb: number; peakMb: number }[] };
+  baselineRss?: { peakMb: number; maxSampledMb: number; marks: { label: string; rssMb: number; peakMb: number }[] };
+  roundTrips?: { label: string; service: { roundTrips: number; statements: number }; baseline: { roundTrips: number; statements: number } }[];
+  profiles?: { service: ProfileSummary; baseline: ProfileSummary; files: string[]; requests: { service: number; baseline: number } };
+  passedThrough: Record<string, string>;
+}
+
+async function startPair(serviceDb: string, baselineDb: string, nodeArgs: string[] = []): Promise<{ service: Child; baseline: Child; passedThrough: Record<string, string> }> {
+  const { child: service, passedThrough } = launchService({
+    name: 'service',
+    mode: MODE,
+    role: 'server',
+    port: await freePort(),
+    settings: serviceSettings(serviceDb),
+    nodeArgs,
+  });
+  const baseline = startBaseline(await freePort(), baselineDb, POOL_SIZE, nodeArgs);
+  await Promise.all([waitForService(service), waitForBaseline(baseline)]);
+  return { service, baseline, passedThrough };
+}
+
+/** The baseline has no /contact/health; /health is enough. */
+const waitForBaseline = (baseline: Child) => waitUntilReady(baseline, '/health', 30_000);
+
+async function runHttp(adminUrl: string): Promise<HttpResults> {
+  log('\n== HTTP: service vs baseline ==');
+  const [serviceDb, baselineDb] = await Promise.all([migratedDatabase(adminUrl, 'bench_service', true), migratedDatabase(adminUrl, 'bench_baseline', false)]);
+  await Promise.all([seedContacts(serviceDb, SEED), seedContacts(baselineDb, SEED)]);
+  log(`  databases migrated and seeded with ${SEED} contacts each`);
+
+  if (PROFILE_ONLY) return { rows: [], passedThrough: {}, profiles: await profilePost(serviceDb, baselineDb) };
+
+  const { service, baseline, passedThrough } = await startPair(serviceDb, baselineDb);
+  if (Object.keys(passedThrough).length > 0) log(`  service settings passed through from the environment: ${JSON.stringify(passedThrough)}`);
+  const serviceMemory = new MemorySampler(service.pid);
+  const baselineMemory = new MemorySampler(baseline.pid);
+  serviceMemory.mark('ready');
+  baselineMemory.mark('ready');
+  const serviceCpu = await PostgresCpu.forDatabase(adminUrl, serviceDb);
+  const baselineCpu = await PostgresCpu.forDatabase(adminUrl, baselineDb);
+
+  const rows: HttpResults['rows'] = [];
+  for (const operation of operations) {
+    const tag = `r${Date.now().toString(36)}`;
+    const measured = rows.find((row) => row.label === operation.serviceFrom)?.service;
+    const serviceResult =
+      measured ?? (await measure(service.baseUrl, operation, settings, `svc-${tag}`, { targetPid: service.pid, postgresCpu: serviceCpu && (() => serviceCpu.totalSeconds()) }));
+    if (!measured) log(`  ${operation.label.padEnd(32)} service  ${fixed(serviceResult.requestsPerSecond).padStart(6)} req/s  p99 ${serviceResult.p99Ms} ms${failureNote(serviceResult)}`);
+    const baselineResult = await measure(baseline.baseUrl, operation, settings, `base-${tag}`, { targetPid: baseline.pid, postgresCpu: baselineCpu && (() => baselineCpu.totalSeconds()) });
+    log(`  ${operation.label.padEnd(32)} baseline ${fixed(baselineResult.requestsPerSecond).padStart(6)} req/s  p99 ${baselineResult.p99Ms} ms${failureNote(baselineResult)}`);
+    rows.push({ label: operation.label, service: serviceResult, baseline: baselineResult });
+    serviceMemory.mark(`after ${operation.label}`);
+    baselineMemory.mark(`after ${operation.label}`);
+  }
+  const serviceRss = serviceMemory.stop();
+  const baselineRss = baselineMemory.stop();
+  await Promise.all([settleThenStop(service), settleThenStop(baseline)]);
+
+  const results: HttpResults = { rows, serviceRss, baselineRss, passedThrough };
+  results.roundTrips = await countRoundTrips(adminUrl, serviceDb, baselineDb);
+  if (args.profile) results.profiles = await profilePost(serviceDb, baselineDb);
+  return results;
+}
+
+function failureNote(result: LoadResult): string {
+  const { non2xx, errors, timeouts, statusCodes } = result.failures;
+  return non2xx + errors + timeouts > 0 ? `  (!) non-2xx ${non2xx}, errors ${errors}, timeouts ${timeouts}: ${JSON.stringify(statusCodes)}` : '';
+}
+
+/**
+ * Database round trips per request: a fresh service and baseline talk to PostgreSQL through a
+ * counting proxy while each operation is sent 200 times, one at a time.
+ */
+async function countRoundTrips(adminUrl: string, serviceDb: string, baselineDb: string): Promise<HttpResults['roundTrips']> {
+  const upstream = new URL(adminUrl);
+  if (upstream.searchParams.has('host')) return undefined; // a Unix socket: nothing to proxy
+  const proxy = await PgMessageCounter.start({ host: upstream.hostname, port: Number(upstream.port || 5432) });
+  const viaProxy = (url: string) => {
+    const proxied = new URL(url);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String(proxy.port);
+    return proxied.toString();
+  };
+  try {
+    const { service, baseline } = await startPair(viaProxy(serviceDb), viaProxy(baselineDb));
+    const results: NonNullable<HttpResults['roundTrips']> = [];
+    const COUNT = 200;
+    const send = async (child: Child, operation: Operation, times: number, tag: string) => {
+      const [request] = operation.requests(tag) as [Request];
+      for (let i = 0; i < times; i += 1) {
+        const built = request.setupRequest ? request.setupRequest({ ...request } as never, {}) : request;
+        const response = await fetch(`${child.baseUrl}${built.path ?? '/'}`, {
+          method: built.method ?? 'GET',
+          headers: { ...settings.headers, ...(built.headers ?? {}) },
+          body: typeof built.body === 'string' ? built.body : undefined,
+        });
+        await response.arrayBuffer();
+        if (response.status !== operation.okStatus) throw new Error(`${child.name} ${operation.label} answered ${response.status}`);
+      }
+    };
+    for (const operation of operations) {
+      const counts = { service: { roundTrips: 0, statements: 0 }, baseline: { roundTrips: 0, statements: 0 } };
+      const measured = results.find((row) => row.label === operation.serviceFrom);
+      if (measured) counts.service = measured.service;
+      for (const [key, child] of [['service', service], ['baseline', baseline]] as const) {
+        if (measured && key === 'service') continue;
+        const tag = `rt-${key}-${Date.now().toString(36)}`;
+        await send(child, operation, 20, `${tag}w`);
+        proxy.reset();
+        await send(child, operation, COUNT, tag);
+        counts[key] = { roundTrips: proxy.roundTrips() / COUNT, statements: proxy.statements() / COUNT };
+      }
+      results.push({ label: operation.label, ...counts });
+    }
+    await Promise.all([stopChild(service), stopChild(baseline)]);
+    log('  database round trips per request counted through a proxy');
+    return results;
+  } finally {
+    await proxy.close();
+  }
+}
+
+/** A service and a baseline under --cpu-prof during a POST /contact run; the profiles are written when they exit. */
+async function profilePost(serviceDb: string, baselineDb: string): Promise<HttpResults['profiles']> {
+  const runDir = path.join(PROFILES_DIR, new Date().toISOString().replace(/[:.]/g, '-'));
+  const dirs = { service: path.join(runDir, 'service'), baseline: path.join(runDir, 'baseline') };
+  mkdirSync(dirs.service, { recursive: true });
+  mkdirSync(dirs.baseline, { recursive: true });
+  const post = operations.find((operation) => operation.label === POST_LABEL) as Operation;
+  const summaries: Partial<Record<'service' | 'baseline', ProfileSummary>> = {};
+  const requests = { service: 0, baseline: 0 };
+  const files: string[] = [];
+  for (const key of ['service', 'baseline'] as const) {
+    const nodeArgs = ['--cpu-prof', '--cpu-prof-dir', dirs[key]];
+    const child =
+      key === 'service'
+        ? launchService({ name: 'service (profiled)', mode: MODE, role: 'server', port: await freePort(), settings: serviceSettings(serviceDb), nodeArgs }).child
+        : startBaseline(await freePort(), baselineDb, POOL_SIZE, nodeArgs);
+    await (key === 'service' ? waitForService(child) : waitForBaseline(child));
+    const result = await measure(child.baseUrl, post, settings, `prof-${key}-${Date.now().toString(36)}`, { targetPid: child.pid });
+    log(`  profiled ${key}: POST /contact ${fixed(result.requestsPerSecond)} req/s under the profiler${failureNote(result)}`);
+    await settleThenStop(child);
+    const file = readdirSync(dirs[key]).find((name) => name.endsWith('.cpuprofile'));
+    if (!file) throw new Error(`no CPU profile was written by the ${key} (in ${dirs[key]})`);
+    files.push(path.relative(REPO_ROOT, path.join(dirs[key], file)));
+    // Only the measured run: start-up, warm-up and shutdown are left out.
+    summaries[key] = summariseProfile(path.join(dirs[key], file), 25, result.windowUs);
+    requests[key] = result.ok;
+  }
+  return { service: summaries.service as ProfileSummary, baseline: summaries.baseline as ProfileSummary, files, requests };
+}
+
+async function runMirrorDrain(adminUrl: string): Promise<DrainResult> {
+  log('\n== Mirror drain ==');
+  const databaseUrl = await migratedDatabase(adminUrl, 'bench_drain', true);
+  return runDrain(databaseUrl, { contacts: DRAIN_CONTACTS, limit: 40, windowMs: 2_000, timeoutMs: 300_000, mode: MODE, headers: settings.headers }, log);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function report(info: MachineInfo & Record<string, string>, http: HttpResults | undefined, drain: DrainResult | undefined): { text: string; missed: string[] } {
+  const lines: string[] = [];
+  const missed: string[] = [];
+  const check = (ok: boolean, text: string) => {
+    lines.push(`  ${ok ? 'MET   ' : 'MISSED'}  ${text}`);
+    if (!ok) missed.push(text);
+  };
+  lines.push('', '== Results ==');
+  for (const [key, value] of Object.entries(info)) lines.push(`${key.padEnd(20)} ${value}`);
+
+  if (http && http.rows.length > 0) {
+    lines.push('', `HTTP, ${settings.connections} connections, ${settings.durationSeconds} s per run after ${settings.warmupSeconds} s warm-up (${SEED} seeded contacts):`, '');
+    lines.push(
+      table(
+        ['operation', 'service req/s', 'baseline req/s', 'ratio', 'service p99 ms', 'baseline p99 ms', 'ratio'],
+        http.rows.map(({ label, service, baseline }) => [
+          label,
+          fixed(service.requestsPerSecond),
+          fixed(baseline.requestsPerSecond),
+          fixed(ratio(service.requestsPerSecond, baseline.requestsPerSecond), 2),
+          String(service.p99Ms),
+          String(baseline.p99Ms),
+          fixed(ratio(service.p99Ms, baseline.p99Ms), 2),
+        ]),
+      ),
+    );
+    lines.push(
+      '',
+      'Where the time goes, service / baseline. CPU ms per request: of the Node process, of the PostgreSQL backends serving it.',
+      '%core: share of one core during the run (the machine has ' + os.cpus().length + '); "other" is the rest of the machine (load generator,',
+      'PostgreSQL background work, anything else running). Round trips and statements to PostgreSQL per request, counted through a proxy.',
+      '',
+    );
+    const pair = (a: number | undefined, b: number | undefined, digits = 0) => `${fixed(a, digits)} / ${fixed(b, digits)}`;
+    const other = (result: LoadResult) => {
+      const { machine, target, postgres } = result.cpuPercent;
+      return machine === undefined || target === undefined ? undefined : machine - target - (postgres ?? 0);
+    };
+    lines.push(
+      table(
+        ['operation', 'node CPU ms', 'PG CPU ms', 'node %core', 'PG %core', 'other %core', 'round trips', 'statements', 'p50 ms'],
+        http.rows.map(({ label, service, baseline }) => {
+          const trips = http.roundTrips?.find((row) => row.label === label);
+          return [
+            label,
+            pair(service.cpuMsPerRequest.target, baseline.cpuMsPerRequest.target, 2),
+            pair(service.cpuMsPerRequest.postgres, baseline.cpuMsPerRequest.postgres, 2),
+            pair(service.cpuPercent.target, baseline.cpuPercent.target),
+            pair(service.cpuPercent.postgres, baseline.cpuPercent.postgres),
+            pair(other(service), other(baseline)),
+            trips ? pair(trips.service.roundTrips, trips.baseline.roundTrips, 1) : 'n/a',
+            trips ? pair(trips.service.statements, trips.baseline.statements, 1) : 'n/a',
+            pair(service.p50Ms, baseline.p50Ms),
+          ];
+        }),
+      ),
+    );
+    const failures = http.rows.flatMap(({ label, service, baseline }) =>
+      [['service', service] as const, ['baseline', baseline] as const]
+        .filter(([, result]) => result.failures.non2xx + result.failures.errors + result.failures.timeouts > 0)
+        .map(([who, result]) => `${label} ${who}: ${JSON.stringify(result.failures)}`),
+    );
+    if (failures.length > 0) lines.push('', 'Requests that did not succeed (the figures above count successes only):', ...failures.map((f) => `  ${f}`));
+    lines.push('', `Peak RSS (VmHWM): service ${fixed(http.serviceRss?.peakMb, 1)} MB, baseline ${fixed(http.baselineRss?.peakMb, 1)} MB`);
+    for (const [who, rss] of [['service', http.serviceRss], ['baseline', http.baselineRss]] as const) {
+      if (rss) lines.push(`  ${who.padEnd(8)} RSS now/peak: ${rss.marks.map((mark) => `${mark.label} ${fixed(mark.rssMb)}/${fixed(mark.peakMb)}`).join(', ')} MB`);
+    }
+  }
+  if (http?.profiles) {
+    const { service, baseline, requests } = http.profiles;
+    lines.push('', `CPU profiles of the measured part of one POST /contact run each (${http.profiles.files.join(', ')}):`, '');
+    lines.push(formatSummary(service, 'service', 15, requests.service), '', formatSummary(baseline, 'baseline', 10, requests.baseline));
+  }
+
+  if (drain) {
+    lines.push(
+      '',
+      `Mirror drain: ${drain.contacts} pending contacts, fake Pipedrive at 40 requests / 2 s, SYNC_CONCURRENCY ${drain.concurrency}:`,
+      `  backlog recorded through the API: ${fixed(drain.insert.requestsPerSecond)} req/s (10 connections, Pipedrive key set), p99 ${drain.insert.p99Ms} ms; Pipedrive calls meanwhile: ${drain.insert.pipedriveCallsDuringInsert}`,
+      `  worker start to first Pipedrive request: ${fixed(drain.workerStartSeconds, 1)} s`,
+      `  drained in ${fixed(drain.elapsedSeconds, 1)} s${drain.finished ? '' : ' (TIMED OUT)'}: ${drain.requests.total} requests, ${drain.requests.accepted} accepted, ${drain.requests.rejected429} answered 429; ${JSON.stringify(drain.requests.byRoute)}`,
+      `  fixed windows: ${drain.windows.spanned} spanned, allowing ${40 * drain.windows.spanned}: ${drain.requests.accepted} accepted = ${fixed(drain.fractionOfLimit, 3)} of the limit; full windows used ${fixed(drain.windows.meanAcceptedInFullWindows, 1)} of 40 on average (min ${drain.windows.minAcceptedInFullWindows}); windows with a 429: ${drain.windows.withRejections}`,
+      `  by elapsed time: ${fixed(drain.acceptedPerSecond, 2)} accepted req/s against ${fixed(drain.allowedPerSecond, 0)} allowed = ${fixed(drain.fractionOfRate, 3)}; ${fixed(drain.contactsPerSecond, 2)} contacts/s`,
+      `  persons created ${drain.persons}, duplicated ${drain.duplicates}, lost contacts ${drain.lost}, persons linked to no contact ${drain.orphanPersons}; statuses ${JSON.stringify(drain.statuses)}; jobs left ${drain.jobsLeft}`,
+      `  peak RSS: API ${fixed(drain.peakRssMb.api, 1)} MB, worker ${fixed(drain.peakRssMb.worker, 1)} MB`,
+    );
+  }
+
+  if (killedAfterGrace.length > 0) lines.push('', `(!) killed after not stopping within the grace period of SIGTERM: ${killedAfterGrace.join(', ')}`);
+
+  lines.push('', 'Targets:');
+  if (http && http.rows.length > 0) {
+    const post = http.rows.find((row) => row.label === POST_LABEL);
+    const postRatio = post && ratio(post.service.requestsPerSecond, post.baseline.requestsPerSecond);
+    check((postRatio ?? 0) >= TARGETS.postThroughputRatio, `POST /contact throughput >= ${TARGETS.postThroughputRatio} of the baseline: ${fixed(postRatio, 2)}`);
+    for (const row of http.rows.filter((row) => !operations.find((operation) => operation.label === row.label)?.serviceFrom)) {
+      check(row.service.p99Ms < TARGETS.p99Ms, `${row.label} p99 < ${TARGETS.p99Ms} ms at ${settings.connections} connections: ${row.service.p99Ms} ms`);
+    }
+    const peak = http.serviceRss?.peakMb ?? Infinity;
+    check(peak < TARGETS.rssMb, `service peak RSS < ${TARGETS.rssMb} MB during the HTTP runs: ${fixed(peak, 1)} MB`);
+  }
+  if (drain) {
+    check(drain.finished && drain.fractionOfLimit >= TARGETS.drainFraction, `drain >= ${TARGETS.drainFraction} of the allowed rate: ${fixed(drain.fractionOfLimit, 3)}`);
+    check(drain.duplicates === 0 && drain.lost === 0, `no lost or duplicated person: lost ${drain.lost}, duplicated ${drain.duplicates}`);
+    check(Math.max(drain.peakRssMb.api, drain.peakRssMb.worker) < TARGETS.rssMb, `drain processes' peak RSS < ${TARGETS.rssMb} MB: API ${fixed(drain.peakRssMb.api, 1)} MB, worker ${fixed(drain.peakRssMb.worker, 1)} MB`);
+  }
+  return { text: lines.join('\n'), missed };
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const server = process.env.BENCH_DATABASE_URL ? { url: process.env.BENCH_DATABASE_URL, stop: async () => undefined } : await locateTestServer();
+  cleanups.push(() => server.stop());
+  const info = { ...machine(), postgres: `${await serverVersion(server.url)} at ${new URL(server.url).host}`, service: MODE === 'dist' ? 'node dist/server.js (built by the benchmark)' : 'node --import tsx src/server.ts' };
+  log(`contact-sync benchmark: ${info.cpu}, ${info.memory}, Node ${info.node}, PostgreSQL ${info.postgres}`);
+
+  if (MODE === 'dist' && !args['no-build']) {
+    log('building dist/ (npm run build)');
+    buildService();
+  }
+
+  const http = RUN_HTTP ? await runHttp(server.url) : undefined;
+  const drain = RUN_DRAIN ? await runMirrorDrain(server.url) : undefined;
+  const { text, missed } = report({ ...info, 'total run time': `${Math.round((Date.now() - started) / 1000)} s` }, http, drain);
+  log(text);
+
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, `${info.date.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ info, settings, seed: SEED, http, drain, missed }, null, 2));
+  log(`\nraw results: ${path.relative(REPO_ROOT, file)}`);
+  if (args.strict && missed.length > 0) process.exitCode = 1;
+}
+
+main()
+  .catch((error: unknown) => {
+    console.error(`benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await cleanUp();
+    clearTimeout(watchdog);
+  });
