@@ -38,7 +38,8 @@ const envSchema = z.object({
   POSTGRES_HOST: z.string().optional(),
   POSTGRES_PORT: integer(1, 65535).default(5432),
   DATABASE_POOL_SIZE: integer(1, 200).default(10),
-  DATABASE_CONNECT_TIMEOUT_MS: integer(100, 60_000).default(2_000),
+  DATABASE_CONNECT_TIMEOUT_MS: integer(100, 60_000).default(750),
+  DATABASE_QUERY_TIMEOUT_MS: integer(100, 3_600_000).default(750),
   AUTO_MIGRATE: flag.default(true),
   EMBEDDED_POSTGRES_DIR: z.string().default('.data/postgres'),
   EMBEDDED_POSTGRES_PORT: integer(1, 65535).default(54329),
@@ -74,6 +75,8 @@ export interface Config {
     url?: string;
     poolSize: number;
     connectTimeoutMs: number;
+    /** How long one statement may go unanswered before the request answers 503. */
+    queryTimeoutMs: number;
     autoMigrate: boolean;
     embedded: { dataDir: string; port: number };
   };
@@ -144,6 +147,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
       url: databaseUrlFrom(env),
       poolSize: env.DATABASE_POOL_SIZE,
       connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
+      queryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS,
       autoMigrate: env.AUTO_MIGRATE,
       embedded: { dataDir: env.EMBEDDED_POSTGRES_DIR, port: env.EMBEDDED_POSTGRES_PORT },
     },
