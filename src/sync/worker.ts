@@ -64,6 +64,23 @@ async function assertNoEarlierJob(pool: pg.Pool, job: Job): Promise<void> {
 }
 
 /**
+ * Once a job is done with (synced, or failed for good), the later jobs of its contact that
+ * deferred to it run at once. They deferred to its run_at as it was then, which may be
+ * graphile-worker's own retry time (e^attempt seconds, set before ours replaces it): left
+ * alone, they would wait that long after the job they waited for has succeeded.
+ */
+async function wakeLaterJobs(pool: pg.Pool, utils: WorkerUtils, job: Job): Promise<void> {
+  if (job.job_queue_id === null) return;
+  // The job itself is gone once it succeeded, so its queue is found by id: the jobs view lacks it.
+  const { rows } = await pool.query<{ id: string }>(
+    `SELECT id FROM graphile_worker._private_jobs
+      WHERE job_queue_id = $1 AND id > $2 AND run_at > now() AND locked_at IS NULL AND attempts < max_attempts`,
+    [job.job_queue_id, job.id],
+  );
+  if (rows.length > 0) await utils.rescheduleJobs(rows.map((row) => row.id), { runAt: new Date() });
+}
+
+/**
  * Runs the mirror jobs with graphile-worker: SKIP LOCKED fetching, so several processes
  * can share one database without running a job twice; per-contact queues for order.
  * graphile-worker's own retry delay is fixed (e^attempt seconds), so each failed job is
@@ -102,15 +119,21 @@ export async function startSyncWorker(options: SyncWorkerOptions): Promise<SyncW
   sweeper.unref();
 
   const reschedules = new Set<Promise<void>>();
+  const wake = (job: Job) =>
+    wakeLaterJobs(pool, utils, job).catch((error: unknown) =>
+      logger.warn({ jobId: job.id, err: error }, 'could not wake the jobs waiting for a mirror job'),
+    );
   runner.events.on('job:complete', ({ job, error }) => {
-    if (!error) {
-      options.onJobOutcome?.(job.task_identifier, 'synced');
-      return;
-    }
-    const rescheduled = reschedule(utils, job, error, options.retry, logger)
-      .then((outcome) => outcome && options.onJobOutcome?.(job.task_identifier, outcome))
-      .finally(() => reschedules.delete(rescheduled));
-    reschedules.add(rescheduled);
+    const outcome: Promise<'synced' | 'retry' | 'failed' | undefined> = error
+      ? reschedule(utils, job, error, options.retry, logger)
+      : Promise.resolve('synced');
+    const handled = outcome
+      .then(async (result) => {
+        if (result === 'synced' || result === 'failed') await wake(job);
+        if (result) options.onJobOutcome?.(job.task_identifier, result);
+      })
+      .finally(() => reschedules.delete(handled));
+    reschedules.add(handled);
   });
 
   return {

@@ -2,7 +2,7 @@ import request from 'supertest';
 import { FakePipedrive } from '../support/fake-pipedrive';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
-import { personCreations, personsByEmail, startMirroredApp, waitUntilSettled } from './mirror-support';
+import { fastMirrorEnv, personCreations, personsByEmail, startMirroredApp, waitUntilSettled } from './mirror-support';
 
 let fake: FakePipedrive;
 let t: TestApp;
@@ -176,6 +176,23 @@ describe('when Pipedrive misbehaves', () => {
       ['synced', null],
       ['synced', null],
     ]);
+  });
+
+  it('runs the jobs that deferred to an older job as soon as that job is done, not at the time they deferred to', async () => {
+    await t.close();
+    t = createTestApp({ env: fastMirrorEnv(fake, { CRM_SYNC_WAIT_MS: '0' }) });
+    const ada = await createContact({ name: 'Ada', email: 'ada@example.com' });
+    await request(t.app).post('/contact/note').send({ contact_id: ada.contact_id, content: 'first' }).expect(201);
+    // As when the note's job deferred to its contact's job while that job sat at graphile-worker's
+    // own retry time (e^attempt seconds), just before ours replaced it.
+    const deferred = await t.prisma.$executeRaw`
+      UPDATE graphile_worker._private_jobs SET run_at = now() + interval '1 hour'
+       WHERE id = (SELECT max(id) FROM graphile_worker._private_jobs)`;
+    expect(deferred).toBe(1);
+
+    await t.startWorker();
+    await waitUntilSettled(t, 5_000);
+    expect([...fake.notes.values()].map((n) => n.content)).toEqual(['first']);
   });
 
   it('does not create a second person when the creation reached Pipedrive but its answer was lost', async () => {
