@@ -24,13 +24,24 @@ export async function bootstrap(): Promise<Runtime> {
   return { config, logger, database, services };
 }
 
-/** Runs `shutdown` once on SIGTERM or SIGINT, then exits 0 (1 if shutting down failed). */
-export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>): void {
+/**
+ * A shutdown still running after this long is stuck (it waits at most for the HTTP grace period,
+ * then for mirror jobs bounded by PIPEDRIVE_TIMEOUT_MS): the process exits 1 rather than hang
+ * until it is killed.
+ */
+export const SHUTDOWN_DEADLINE_MS = 25_000;
+
+/** Runs `shutdown` once on SIGTERM or SIGINT, then exits 0 (1 if shutting down failed or was stuck). */
+export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>, deadlineMs = SHUTDOWN_DEADLINE_MS): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping: finishing work in flight');
+    setTimeout(() => {
+      logger.error({ deadlineMs }, 'shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, deadlineMs).unref();
     shutdown().then(
       () => {
         logger.info('stopped');

@@ -1,6 +1,7 @@
-import type { Server } from 'node:http';
 import { redactDatabaseUrl } from './config/database-url';
 import { createApp } from './http/app';
+import { InFlightRequests } from './http/in-flight';
+import { makeStoppable } from './http/stop-serving';
 import { bootstrap, onShutdownSignal, runMain } from './runtime';
 
 /** In-flight requests get this long after SIGTERM before their connections are cut. */
@@ -8,7 +9,9 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 async function main(): Promise<void> {
   const { config, logger, database, services } = await bootstrap();
+  const inFlight = new InFlightRequests();
   const app = createApp({
+    inFlight,
     ...services,
     logger,
     corsOrigins: config.corsOrigins,
@@ -20,6 +23,7 @@ async function main(): Promise<void> {
   const worker = config.sync.runWorker ? await services.startWorker?.() : undefined;
 
   const server = app.listen(config.port);
+  const stoppable = makeStoppable(server, inFlight, logger);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', (error: NodeJS.ErrnoException) =>
@@ -37,17 +41,12 @@ async function main(): Promise<void> {
   );
 
   onShutdownSignal(logger, async () => {
-    await closeServer(server);
+    // The database closes only after the requests using it are done.
+    await stoppable.stop(SHUTDOWN_GRACE_MS);
     await worker?.stop();
     await services.close();
     await database.stop();
   });
-}
-
-async function closeServer(server: Server): Promise<void> {
-  const cutOff = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  clearTimeout(cutOff);
 }
 
 runMain('contact service', main);

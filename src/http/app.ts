@@ -15,6 +15,7 @@ import { syncRoutes } from '../sync/sync.routes';
 import { requireApiKey } from './api-keys';
 import { errorHandler, requireJsonBody, unknownRoute } from './error-handler';
 import { healthRoutes } from './health.routes';
+import type { InFlightRequests } from './in-flight';
 import { buildOpenApiDocument } from './openapi';
 import { rateLimitPerCaller, type RateLimitSettings } from './rate-limit';
 import { mountRoutes } from './route';
@@ -32,6 +33,8 @@ export interface AppDependencies {
   /** Keys callers must send; empty or absent: no key required. */
   apiKeys?: readonly string[];
   rateLimit?: RateLimitSettings;
+  /** Follows the requests being handled, for a shutdown that waits for them. */
+  inFlight?: InFlightRequests;
 }
 
 /** A caller's own request id is kept when it is short and plain; otherwise one is made. */
@@ -74,7 +77,7 @@ export function createApp(deps: AppDependencies): Express {
     ...syncRoutes(deps.syncRepository),
   ];
   const router = express.Router();
-  mountRoutes(router, routes);
+  mountRoutes(router, routes, deps.inFlight);
   app.use(router);
 
   const openApiDocument = buildOpenApiDocument(routes);

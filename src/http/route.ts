@@ -1,6 +1,7 @@
 import type { Request, Response, Router } from 'express';
 import type { z } from 'zod';
 import { ValidationError } from '../errors';
+import type { InFlightRequests } from './in-flight';
 
 type Schema = z.ZodType | undefined;
 /** Query strings and path parameters are objects of named values. */
@@ -56,7 +57,8 @@ function parse(schema: Schema, value: unknown, what: string): unknown {
   throw new ValidationError(`Invalid ${what}`, issues);
 }
 
-export function mountRoutes(router: Router, routes: readonly AnyRoute[]): void {
+/** Serves `routes` on `router`; `inFlight`, when given, follows every handler until it is done. */
+export function mountRoutes(router: Router, routes: readonly AnyRoute[], inFlight?: InFlightRequests): void {
   for (const route of routes) {
     router[route.method](route.path, async (req: Request, res: Response) => {
       const input = {
@@ -64,7 +66,8 @@ export function mountRoutes(router: Router, routes: readonly AnyRoute[]): void {
         query: parse(route.query, req.query, 'query'),
         body: parse(route.body, req.body, 'request body'),
       } as Parameters<AnyRoute['handle']>[0];
-      const result = await route.handle(input);
+      const handling = route.handle(input);
+      const result = await (inFlight ? inFlight.track(handling) : handling);
       res.status(result.status);
       if (result.body === undefined) res.end();
       else res.json(result.body);

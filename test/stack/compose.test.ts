@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/config';
+import { SHUTDOWN_DEADLINE_MS } from '../../src/runtime';
 
 // No Docker engine runs where the suite runs: these tests read the Dockerfile, .dockerignore,
 // docker-compose.yml and .env.example and check what `docker build` / `docker compose up` rely on.
@@ -18,6 +19,7 @@ interface Service {
   image?: string;
   build?: string | { context?: string; dockerfile?: string };
   restart?: string;
+  stop_grace_period?: string;
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: { test?: string | string[] };
   ports?: (string | number | { target?: string | number })[];
@@ -175,6 +177,11 @@ describe('docker-compose.yml', () => {
     expect(healthcheckCommand(api)).toMatch(/\/health\b/);
     expect(healthcheckCommand(api)).not.toMatch(/\/contact\/health/);
     expect(containerPorts(api)).toContain('8000');
+  });
+
+  it('api: gets longer than the service\'s own shutdown deadline to stop before it is killed', () => {
+    const grace = /^(\d+)s$/.exec(String(service('api').stop_grace_period ?? '10s'));
+    expect(Number(grace?.[1]) * 1000).toBeGreaterThan(SHUTDOWN_DEADLINE_MS);
   });
 
   it('api: works without a .env file (env_file, if any, is optional)', () => {
