@@ -66,6 +66,8 @@ export class ContactRepository {
   async update(id: number, changes: ContactChanges): Promise<ContactRecord> {
     try {
       return await this.prisma.$transaction(async (tx) => {
+        // Locked first, so that concurrent changes take turns and each event's `previous` is what it replaced.
+        await tx.$executeRaw`SELECT id FROM contacts WHERE id = ${id} FOR UPDATE`;
         const before = await tx.contact.findUnique({ where: { id } });
         if (!before) throw new NotFoundError(`Contact ${id} not found`);
         const contact = await tx.contact.update({

@@ -32,6 +32,24 @@ describe('GET /contact/:id/events', () => {
     ]);
   });
 
+  it('records what each of concurrent changes replaced: every update\'s previous value is the one before it', async () => {
+    const { body } = await request(t.app).post('/contact').send({ name: 'Ada' }).expect(201);
+    const id = body.contact_id;
+    // Another session holds the row while the changes arrive, so that they all start before any commits.
+    await t.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT id FROM contacts WHERE id = ${id} FOR UPDATE`;
+      const changes = ['One', 'Two', 'Three'].map((name) => request(t.app).patch('/contact').send({ contact_id: id, fields: { name } }).then((res) => res));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return changes;
+    }).then(async (changes) => expect((await Promise.all(changes)).map((res) => res.status)).toEqual([200, 200, 200]));
+
+    const updates = (await eventsOf(id)).items.filter((event: { type: string }) => event.type === 'updated');
+    expect(updates).toHaveLength(3);
+    const replaced = updates.map((event: { payload: { previous: { name: string } } }) => event.payload.previous.name);
+    const before = ['Ada', ...updates.slice(0, -1).map((event: { payload: { changes: { name: string } } }) => event.payload.changes.name)];
+    expect(replaced).toEqual(before);
+  });
+
   it('pages with skip and limit', async () => {
     const { body } = await request(t.app).post('/contact').send({ name: 'Ada' }).expect(201);
     for (const content of ['one', 'two', 'three']) {
