@@ -47,4 +47,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node as PID 1: the service handles SIGTERM itself (graceful shutdown).
-CMD ["node", "dist/server.js"]
+CMD ["node", "--max-old-space-size=128", "dist/server.js"]

@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { REPO_ROOT, serviceEnvironment, startChild, waitUntilReady, type Child } from './processes';
 
 export type ServiceMode = 'dist' | 'tsx';
@@ -43,9 +45,16 @@ export interface LaunchOptions {
   nodeArgs?: string[];
 }
 
+/** The options node runs the service with in `npm start` and `npm run worker` (`--max-old-space-size`). */
+function productionNodeArgs(role: LaunchOptions['role']): string[] {
+  const { scripts } = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const command = scripts[role === 'server' ? 'start' : 'worker']!.trim().split(/\s+/);
+  return command.slice(1, -1);
+}
+
 export function launchService(options: LaunchOptions): { child: Child; passedThrough: Record<string, string> } {
   const script = options.mode === 'dist' ? `dist/${options.role}.js` : `src/${options.role}.ts`;
-  const nodeArgs = [...(options.nodeArgs ?? []), ...(options.mode === 'tsx' ? ['--import', 'tsx'] : [])];
+  const nodeArgs = [...productionNodeArgs(options.role), ...(options.nodeArgs ?? []), ...(options.mode === 'tsx' ? ['--import', 'tsx'] : [])];
   const { env, passedThrough } = serviceEnvironment({ PORT: String(options.port), ...options.settings });
   const child = startChild({ name: options.name, script, nodeArgs, env, port: options.port });
   return { child, passedThrough };

@@ -533,6 +533,9 @@ describe('Dockerfile', () => {
     expect(needed.filter((file) => !covered(file))).toEqual([]);
     const cmd = finalStage.instructions.filter((i) => i.keyword === 'CMD').at(-1)?.args ?? '';
     expect(cmd).toMatch(/dist\/server\.js/);
+    // The image runs the service as `npm start` does, node options (the heap cap) included.
+    const packageJson = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+    expect((JSON.parse(cmd) as string[]).join(' ')).toBe(packageJson.scripts.start);
     expect(existsSync(path.join(root, 'src/server.ts'))).toBe(true);
   });
 
