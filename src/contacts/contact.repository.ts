@@ -56,7 +56,9 @@ export class ContactRepository {
       ...(filter.search ? { name: { contains: escapeLikePattern(filter.search), mode: 'insensitive' } } : {}),
       ...(filter.email ? { email: filter.email } : {}),
     };
-    const [items, total] = await this.prisma.$transaction([
+    // Side by side, not in a transaction: under READ COMMITTED one would not give the page and the
+    // count a common snapshot anyway, and would cost BEGIN and COMMIT round trips.
+    const [items, total] = await Promise.all([
       this.prisma.contact.findMany({ where, orderBy: { id: 'asc' }, skip: filter.skip, take: filter.limit }),
       this.prisma.contact.count({ where }),
     ]);
@@ -89,7 +91,7 @@ export class ContactRepository {
 
   async listEvents(contactId: number, page: PageFilter): Promise<{ items: ContactEventRecord[]; total: number }> {
     const where = { contactId };
-    const [items, total] = await this.prisma.$transaction([
+    const [items, total] = await Promise.all([
       this.prisma.contactEvent.findMany({ where, orderBy: { id: 'asc' }, skip: page.skip, take: page.limit }),
       this.prisma.contactEvent.count({ where }),
     ]);
