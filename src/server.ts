@@ -1,7 +1,7 @@
 import { redactDatabaseUrl } from './config/database-url';
 import { createApp } from './http/app';
+import { startHttpServer } from './http/http-server';
 import { InFlightRequests } from './http/in-flight';
-import { makeStoppable } from './http/stop-serving';
 import { bootstrap, onShutdownSignal, runMain } from './runtime';
 
 /** In-flight requests get this long after SIGTERM before their connections are cut. */
@@ -22,14 +22,7 @@ async function main(): Promise<void> {
   if (config.apiKeys.length === 0) logger.warn('API_KEYS is not set: the API is open to anyone who can reach it');
   const worker = config.sync.runWorker ? await services.startWorker?.() : undefined;
 
-  const server = app.listen(config.port);
-  const stoppable = makeStoppable(server, inFlight, logger);
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'EADDRINUSE' ? new Error(`Port ${config.port} is already in use; set PORT to a free port`) : error),
-    );
-  });
+  const server = await startHttpServer(app, { port: config.port, inFlight, logger });
   logger.info(
     {
       port: config.port,
@@ -42,7 +35,7 @@ async function main(): Promise<void> {
 
   onShutdownSignal(logger, async () => {
     // The database closes only after the requests using it are done.
-    await stoppable.stop(SHUTDOWN_GRACE_MS);
+    await server.stop(SHUTDOWN_GRACE_MS);
     await worker?.stop();
     await services.close();
     await database.stop();

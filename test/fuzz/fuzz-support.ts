@@ -1,9 +1,9 @@
-import { once } from 'node:events';
 import { request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import fc from 'fast-check';
 import request from 'supertest';
 import { z } from 'zod';
+import { startHttpServer } from '../../src/http/http-server';
 import { createTestApp, type TestApp, type TestAppOptions } from '../support/test-app';
 
 /**
@@ -45,9 +45,8 @@ export interface FuzzApp {
 export async function startFuzzApp(options: TestAppOptions = {}): Promise<FuzzApp> {
   // createTestApp turns the rate limit off and keeps the default body limit (100 kB).
   const t = createTestApp(options);
-  const server = t.app.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
+  // Served as server.ts serves it: parser-level refusals answered in the error shape.
+  const { server, port } = await startHttpServer(t.app, { port: 0, host: '127.0.0.1', inFlight: t.inFlight, logger: t.logger });
   return {
     t,
     server,
@@ -118,13 +117,15 @@ export async function expectTablesIntact(t: TestApp): Promise<void> {
 
 /** The codes each error status may carry (README, API section). */
 const CODES_BY_STATUS: Record<number, string[]> = {
-  400: ['VALIDATION_ERROR', 'MALFORMED_JSON'],
+  400: ['VALIDATION_ERROR', 'MALFORMED_JSON', 'MALFORMED_REQUEST'],
   401: ['UNAUTHORIZED'],
   404: ['NOT_FOUND'],
+  408: ['REQUEST_TIMEOUT'],
   409: ['CONTACT_EXISTS', 'CRM_DISABLED'],
   413: ['PAYLOAD_TOO_LARGE'],
   415: ['UNSUPPORTED_MEDIA_TYPE'],
   429: ['RATE_LIMITED'],
+  431: ['HEADERS_TOO_LARGE'],
 };
 
 const ErrorBody = z.strictObject({

@@ -2,13 +2,17 @@ import type { Express } from 'express';
 import { buildServices, type ServiceOverrides, type Services } from '../../src/composition';
 import { loadConfig } from '../../src/config/config';
 import { createApp } from '../../src/http/app';
-import { createLogger } from '../../src/logger';
+import { InFlightRequests } from '../../src/http/in-flight';
+import { createLogger, type Logger } from '../../src/logger';
 import type { SyncWorker } from '../../src/sync/worker';
 
 export interface TestApp {
   app: Express;
   services: Services;
   prisma: Services['prisma'];
+  logger: Logger;
+  /** The requests the app is handling (for startHttpServer). */
+  inFlight: InFlightRequests;
   /** Starts the mirror worker in this process (only with a Pipedrive key). */
   startWorker(): Promise<SyncWorker>;
   /** Empties every table and the job queue, and restarts the id sequences. */
@@ -36,7 +40,9 @@ export function createTestApp(options: TestAppOptions = {}): TestApp {
   const databaseUrl = options.databaseUrl ?? process.env.DATABASE_URL;
   if (!databaseUrl) throw new Error('DATABASE_URL is not set: run the tests through jest (see test/support/global-setup.ts)');
   const services = buildServices(config, databaseUrl, logger, options);
+  const inFlight = new InFlightRequests();
   const app = createApp({
+    inFlight,
     ...services,
     logger,
     corsOrigins: config.corsOrigins,
@@ -49,6 +55,8 @@ export function createTestApp(options: TestAppOptions = {}): TestApp {
     app,
     services,
     prisma: services.prisma,
+    logger,
+    inFlight,
     startWorker: async () => {
       if (!services.startWorker) throw new Error('no PIPEDRIVE_API_KEY in env: the mirror is disabled');
       const worker = await services.startWorker();
