@@ -11,9 +11,15 @@ export type CrmState = 'ok' | 'unauthorized' | 'unreachable' | 'disabled';
  * a job written in the same transaction as the change.
  */
 export interface ContactMirror {
-  /** Queues the mirroring of a contact; `changed` absent means the whole contact. */
-  enqueueContact(tx: Prisma.TransactionClient, contactId: number, changed?: ContactField[]): Promise<void>;
-  enqueueNote(tx: Prisma.TransactionClient, noteId: number, contactId: number): Promise<void>;
+  /**
+   * SQL that queues the mirroring of a new contact, or of a new note, inside the statement that
+   * inserts it (`contactId`, `noteId`: expressions of that statement): the row and its job are
+   * then one write.
+   */
+  newContactJobSql(contactId: Prisma.Sql): Prisma.Sql;
+  newNoteJobSql(noteId: Prisma.Sql, contactId: Prisma.Sql): Prisma.Sql;
+  /** Queues the mirroring of a changed contact, in the transaction of the change. */
+  enqueueContact(tx: Prisma.TransactionClient, contactId: number, changed: ContactField[]): Promise<void>;
   /** Queues a contact's failed or waiting jobs again now (or a full sync if it has none); returns how many. */
   requeueContact(contactId: number): Promise<number>;
   crmState(): Promise<CrmState>;

@@ -1,7 +1,7 @@
 import type { Prisma } from '@prisma/client';
 import type { ContactField, ContactMirror, CrmState } from '../contacts/mirror-port';
 import type { CrmHealth } from './crm-health';
-import { addMirrorJob, MIRROR_CONTACT, MIRROR_NOTE } from './jobs';
+import { addMirrorJob, MIRROR_CONTACT, MIRROR_NOTE, mirrorJobSql } from './jobs';
 import type { SyncRepository } from './sync.repository';
 
 /** The contact capability's view of the Pipedrive mirror. */
@@ -12,12 +12,16 @@ export class SyncMirror implements ContactMirror {
     private readonly maxAttempts: number,
   ) {}
 
-  enqueueContact(tx: Prisma.TransactionClient, contactId: number, changed?: ContactField[]): Promise<void> {
-    return addMirrorJob(tx, MIRROR_CONTACT, changed ? { contactId, changed } : { contactId }, this.maxAttempts);
+  newContactJobSql(contactId: Prisma.Sql): Prisma.Sql {
+    return mirrorJobSql(MIRROR_CONTACT, { contactId }, this.maxAttempts);
   }
 
-  enqueueNote(tx: Prisma.TransactionClient, noteId: number, contactId: number): Promise<void> {
-    return addMirrorJob(tx, MIRROR_NOTE, { noteId, contactId }, this.maxAttempts);
+  newNoteJobSql(noteId: Prisma.Sql, contactId: Prisma.Sql): Prisma.Sql {
+    return mirrorJobSql(MIRROR_NOTE, { noteId, contactId }, this.maxAttempts);
+  }
+
+  enqueueContact(tx: Prisma.TransactionClient, contactId: number, changed: ContactField[]): Promise<void> {
+    return addMirrorJob(tx, MIRROR_CONTACT, { contactId, changed }, this.maxAttempts);
   }
 
   requeueContact(contactId: number): Promise<number> {

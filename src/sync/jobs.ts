@@ -1,4 +1,4 @@
-import type { Prisma } from '@prisma/client';
+import { Prisma } from '@prisma/client';
 import type { ContactField } from '../contacts/mirror-port';
 
 /**
@@ -26,7 +26,8 @@ export interface MirrorNotePayload {
  * One queue per contact: graphile-worker runs a queue's jobs one at a time, so a
  * contact's creation, updates and notes never race each other.
  */
-export const contactQueue = (contactId: number) => `contact:${contactId}`;
+export const contactQueue = (contactId: number) => `${CONTACT_QUEUE_PREFIX}${contactId}`;
+const CONTACT_QUEUE_PREFIX = 'contact:';
 
 /** Adds a mirror job inside the caller's transaction: the change and its job commit together. */
 export async function addMirrorJob(
@@ -38,4 +39,21 @@ export async function addMirrorJob(
   await tx.$executeRaw`SELECT graphile_worker.add_job(
     ${task}, ${JSON.stringify(payload)}::json,
     queue_name => ${contactQueue(payload.contactId)}, max_attempts => ${maxAttempts}::int)`;
+}
+
+/**
+ * The same job as addMirrorJob, as an SQL expression for the statement that inserts the row, whose
+ * ids it takes as SQL (`contactId`, `noteId`: expressions of that statement, such as a column of
+ * its RETURNING rows): the row and its job are then written by one statement, atomically.
+ */
+export function mirrorJobSql(
+  task: typeof MIRROR_CONTACT | typeof MIRROR_NOTE,
+  ids: { contactId: Prisma.Sql; noteId?: Prisma.Sql },
+  maxAttempts: number,
+): Prisma.Sql {
+  const payload = ids.noteId
+    ? Prisma.sql`json_build_object('noteId', ${ids.noteId}, 'contactId', ${ids.contactId})`
+    : Prisma.sql`json_build_object('contactId', ${ids.contactId})`;
+  return Prisma.sql`graphile_worker.add_job(${task}, ${payload},
+    queue_name => ${CONTACT_QUEUE_PREFIX} || ${ids.contactId}, max_attempts => ${maxAttempts}::int)`;
 }

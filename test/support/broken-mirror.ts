@@ -1,9 +1,15 @@
+import { Prisma } from '@prisma/client';
 import type { ContactMirror } from '../../src/contacts/mirror-port';
 
-/** A mirror whose job queue fails unexpectedly, with `message`, whenever a contact is queued. */
+/**
+ * A mirror whose job queue fails unexpectedly whenever a contact is queued: the statement that
+ * creates a contact fails inside PostgreSQL with `message` in its error (an invalid cast), and
+ * queuing a change rejects with it. Notes are queued as nothing.
+ */
 export const brokenMirror = (message: string): ContactMirror => ({
+  newContactJobSql: () => Prisma.sql`(${message}::int)`,
+  newNoteJobSql: () => Prisma.sql`NULL`,
   enqueueContact: async () => Promise.reject(new Error(message)),
-  enqueueNote: async () => undefined,
   requeueContact: async () => 0,
   crmState: async () => 'ok',
 });
