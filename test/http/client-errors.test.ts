@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { answerClientErrorsWithJson } from '../../src/http/client-errors';
 import { createLogger } from '../../src/logger';
+import { exchangeBytes } from '../fuzz/fuzz-support';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 /**
@@ -17,23 +18,9 @@ interface RawResponse {
 }
 
 /** Writes `bytes`, collects what comes back until the server closes or `timeoutMs`, and parses every response in it. */
-function exchange(port: number, bytes: string, timeoutMs = 3_000): Promise<{ responses: RawResponse[]; timedOut: boolean }> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      socket.destroy();
-    }, timeoutMs);
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', () => undefined); // a reset after the answer: what was answered is what counts
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve({ responses: parseResponses(Buffer.concat(chunks)), timedOut });
-    });
-    socket.write(Buffer.from(bytes, 'latin1'));
-  });
+async function exchange(port: number, bytes: string, timeoutMs = 3_000): Promise<{ responses: RawResponse[]; timedOut: boolean }> {
+  const { raw, timedOut } = await exchangeBytes(port, bytes, { timeoutMs });
+  return { responses: parseResponses(Buffer.from(raw, 'latin1')), timedOut };
 }
 
 function parseResponses(raw: Buffer): RawResponse[] {

@@ -102,6 +102,18 @@ async function within<T>(promise: Promise<T>, ms: number, otherwise: string): Pr
   }
 }
 
+/** Waits until `count` sessions of the test database wait for a lock. */
+async function waitForLockWaiters(observer: pg.Client, count: number, what: string): Promise<void> {
+  await waitFor(
+    what,
+    async () =>
+      (await observer.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))
+        .rowCount === count,
+    5_000,
+    10,
+  );
+}
+
 /** Resolves with the error code of a fresh TCP connection to `port`, or 'connected'. */
 function tryConnect(port: number): Promise<string> {
   return new Promise((resolve) => {
@@ -137,17 +149,7 @@ describe('SIGTERM under load', () => {
       (res) => ({ ...res, at: performance.now() }),
     );
     const observer = await connect();
-    await waitFor(
-      'the PATCH to wait for the row lock',
-      async () =>
-        (
-          await observer.query(
-            `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-          )
-        ).rowCount === 1,
-      5_000,
-      10,
-    );
+    await waitForLockWaiters(observer, 1, 'the PATCH to wait for the row lock');
 
     const sigtermAt = performance.now();
     server.child.kill('SIGTERM');
@@ -244,17 +246,7 @@ describe('SIGTERM under load', () => {
       }).catch((error: unknown) => (error as Error).name),
     );
     const observer = await connect();
-    await waitFor(
-      'both pooled connections to wait for the row lock',
-      async () =>
-        (
-          await observer.query(
-            `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-          )
-        ).rowCount === 2,
-      5_000,
-      10,
-    );
+    await waitForLockWaiters(observer, 2, 'both pooled connections to wait for the row lock');
     // Every client gives up: their connections close, and nothing the server holds says the
     // requests are still running.
     clients.forEach((client) => client.abort());
