@@ -20,22 +20,39 @@ const UNREACHABLE_MESSAGES = [
   /canceling statement due to statement timeout/i,
 ];
 
-/**
- * Kinds of the driver adapter's own errors, which reach us unwrapped when Prisma's transaction
- * manager runs the statement (a COMMIT on a connection cut meanwhile: ConnectionClosed).
- */
+/** Kinds of the driver adapter's errors that mean the connection, not the statement, failed. */
 const UNREACHABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout']);
 
-function driverAdapterErrorKind(error: Error): string | undefined {
-  const cause: unknown = error.cause;
-  if (error.name !== 'DriverAdapterError' || typeof cause !== 'object' || cause === null || !('kind' in cause)) return undefined;
-  return typeof cause.kind === 'string' ? cause.kind : undefined;
+/**
+ * PostgreSQL's own "not now" codes: connection exceptions (class 08), and the server shutting down
+ * or starting up (57P01 – 57P03).
+ */
+const UNAVAILABLE_SQLSTATE = /^(08|57P0[123])/;
+
+interface AdapterErrorCause {
+  kind?: unknown;
+  originalCode?: unknown;
+}
+
+/**
+ * The driver adapter's description of a failure: the cause of a DriverAdapterError, which reaches
+ * us unwrapped when Prisma's transaction manager runs the statement (a COMMIT on a connection cut
+ * meanwhile), or wrapped in a raw query's P2010 (meta.driverAdapterError).
+ */
+function adapterErrorCause(error: Error): AdapterErrorCause | undefined {
+  const adapterError: unknown =
+    error instanceof Prisma.PrismaClientKnownRequestError ? error.meta?.driverAdapterError : error.name === 'DriverAdapterError' ? error : undefined;
+  if (typeof adapterError !== 'object' || adapterError === null || !('cause' in adapterError)) return undefined;
+  const cause: unknown = adapterError.cause;
+  return typeof cause === 'object' && cause !== null ? (cause as AdapterErrorCause) : undefined;
 }
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (error instanceof Prisma.PrismaClientInitializationError) return true;
   if (error instanceof Prisma.PrismaClientKnownRequestError && UNREACHABLE_CODES.has(error.code)) return true;
   if (!(error instanceof Error)) return false;
-  if (UNREACHABLE_KINDS.has(driverAdapterErrorKind(error) ?? '')) return true;
+  const cause = adapterErrorCause(error);
+  if (typeof cause?.kind === 'string' && UNREACHABLE_KINDS.has(cause.kind)) return true;
+  if (typeof cause?.originalCode === 'string' && UNAVAILABLE_SQLSTATE.test(cause.originalCode)) return true;
   return UNREACHABLE_MESSAGES.some((pattern) => pattern.test(error.message));
 }
