@@ -1,3 +1,4 @@
+import type { Express } from 'express';
 import type { Config } from './config/config';
 import { ContactRepository } from './contacts/contact.repository';
 import { ContactService } from './contacts/contact.service';
@@ -5,6 +6,8 @@ import type { ContactMirror } from './contacts/mirror-port';
 import { PipedriveClient } from './crm/pipedrive-client';
 import { RateLimiter } from './crm/rate-limiter';
 import { createPrismaClient, type PrismaClient } from './db/prisma';
+import { createApp } from './http/app';
+import { InFlightRequests } from './http/in-flight';
 import type { Logger } from './logger';
 import { Metrics } from './metrics/metrics';
 import { SyncMirror } from './sync/contact-mirror';
@@ -79,4 +82,19 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
       await prisma.$disconnect();
     },
   };
+}
+
+/** The HTTP app over the services, with the configuration's access rules and limits. */
+export function buildHttpApp(config: Config, services: Services, logger: Logger): { app: Express; inFlight: InFlightRequests } {
+  const inFlight = new InFlightRequests();
+  const app = createApp({
+    ...services,
+    inFlight,
+    logger,
+    corsOrigins: config.corsOrigins,
+    apiKeys: config.apiKeys,
+    rateLimit: config.rateLimit,
+    bodyLimit: config.bodyLimit,
+  });
+  return { app, inFlight };
 }

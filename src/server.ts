@@ -1,7 +1,6 @@
 import { redactDatabaseUrl } from './config/database-url';
-import { createApp } from './http/app';
+import { buildHttpApp } from './composition';
 import { startHttpServer } from './http/http-server';
-import { InFlightRequests } from './http/in-flight';
 import { bootstrap, onShutdownSignal, runMain } from './runtime';
 
 /** In-flight requests get this long after SIGTERM before their connections are cut. */
@@ -9,16 +8,7 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 async function main(): Promise<void> {
   const { config, logger, database, services } = await bootstrap();
-  const inFlight = new InFlightRequests();
-  const app = createApp({
-    inFlight,
-    ...services,
-    logger,
-    corsOrigins: config.corsOrigins,
-    apiKeys: config.apiKeys,
-    rateLimit: config.rateLimit,
-    bodyLimit: config.bodyLimit,
-  });
+  const { app, inFlight } = buildHttpApp(config, services, logger);
   if (config.apiKeys.length === 0) logger.warn('API_KEYS is not set: the API is open to anyone who can reach it');
   const worker = config.sync.runWorker ? await services.startWorker?.() : undefined;
 

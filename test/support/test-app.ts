@@ -1,8 +1,7 @@
 import type { Express } from 'express';
-import { buildServices, type ServiceOverrides, type Services } from '../../src/composition';
+import { buildHttpApp, buildServices, type ServiceOverrides, type Services } from '../../src/composition';
 import { loadConfig } from '../../src/config/config';
-import { createApp } from '../../src/http/app';
-import { InFlightRequests } from '../../src/http/in-flight';
+import type { InFlightRequests } from '../../src/http/in-flight';
 import { createLogger, type Logger } from '../../src/logger';
 import type { SyncWorker } from '../../src/sync/worker';
 
@@ -40,16 +39,7 @@ export function createTestApp(options: TestAppOptions = {}): TestApp {
   const databaseUrl = options.databaseUrl ?? process.env.DATABASE_URL;
   if (!databaseUrl) throw new Error('DATABASE_URL is not set: run the tests through jest (see test/support/global-setup.ts)');
   const services = buildServices(config, databaseUrl, logger, options);
-  const inFlight = new InFlightRequests();
-  const app = createApp({
-    inFlight,
-    ...services,
-    logger,
-    corsOrigins: config.corsOrigins,
-    apiKeys: config.apiKeys,
-    rateLimit: config.rateLimit,
-    bodyLimit: options.bodyLimit ?? config.bodyLimit,
-  });
+  const { app, inFlight } = buildHttpApp({ ...config, bodyLimit: options.bodyLimit ?? config.bodyLimit }, services, logger);
   const workers: SyncWorker[] = [];
   return {
     app,
