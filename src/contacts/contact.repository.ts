@@ -21,10 +21,21 @@ function sqlState(error: unknown): string | undefined {
 /** The columns of a contact or a note, named as Prisma names its fields (ContactRecord, NoteRecord). */
 const CONTACT_COLUMNS = Prisma.sql`id, name, email, phone, crm_id AS "crmId", created_at AS "createdAt", updated_at AS "updatedAt",
   sync_status AS "syncStatus", crm_synced_at AS "crmSyncedAt", crm_last_error AS "crmLastError"`;
-/** PostgreSQL runs a plain (not data-modifying) WITH query only when it is read: this reads `job`. */
-const JOB_RUNS = Prisma.sql` CROSS JOIN (SELECT count(*) FROM job) AS queued`;
 const NOTE_COLUMNS = Prisma.sql`id, contact_id AS "contactId", content, crm_id AS "crmId", created_at AS "createdAt",
   sync_status AS "syncStatus", crm_synced_at AS "crmSyncedAt", crm_last_error AS "crmLastError"`;
+
+/**
+ * For a creation statement whose WITH query `created` inserts the row: the WITH query `job` adding
+ * its mirror job (`jobSql`), and the join that makes it run (PostgreSQL runs a plain WITH query
+ * only when it is read). Both empty without a mirror.
+ */
+function mirrorJobParts(jobSql: Prisma.Sql | undefined): { job: Prisma.Sql; runJob: Prisma.Sql } {
+  if (!jobSql) return { job: Prisma.empty, runJob: Prisma.empty };
+  return {
+    job: Prisma.sql`, job AS (SELECT ${jobSql} FROM created)`,
+    runJob: Prisma.sql` CROSS JOIN (SELECT count(*) FROM job) AS queued`,
+  };
+}
 
 /** Prisma's `contains` is a LIKE pattern: a searched `%` or `_` must match itself. */
 const escapeLikePattern = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
@@ -46,8 +57,7 @@ export class ContactRepository {
   }
 
   async create(input: CreateContactInput): Promise<ContactRecord> {
-    const job = this.mirror ? Prisma.sql`, job AS (SELECT ${this.mirror.newContactJobSql(Prisma.sql`id`)} FROM created)` : Prisma.empty;
-    const queued = this.mirror ? JOB_RUNS : Prisma.empty;
+    const { job, runJob } = mirrorJobParts(this.mirror?.newContactJobSql(Prisma.sql`id`));
     try {
       const [contact] = await this.prisma.$queryRaw<ContactRecord[]>`
         WITH created AS (
@@ -58,7 +68,7 @@ export class ContactRepository {
           INSERT INTO contact_events (contact_id, type, payload)
           SELECT id, 'created'::contact_event_type, jsonb_build_object('name', name, 'email', email, 'phone', phone) FROM created
         )${job}
-        SELECT ${CONTACT_COLUMNS} FROM created${queued}`;
+        SELECT ${CONTACT_COLUMNS} FROM created${runJob}`;
       if (!contact) throw new Error('creating a contact returned no row');
       return contact;
     } catch (error) {
@@ -128,10 +138,7 @@ export class ContactRepository {
   }
 
   async addNote(contactId: number, content: string): Promise<NoteRecord> {
-    const job = this.mirror
-      ? Prisma.sql`, job AS (SELECT ${this.mirror.newNoteJobSql(Prisma.sql`id`, Prisma.sql`contact_id`)} FROM created)`
-      : Prisma.empty;
-    const queued = this.mirror ? JOB_RUNS : Prisma.empty;
+    const { job, runJob } = mirrorJobParts(this.mirror?.newNoteJobSql(Prisma.sql`id`, Prisma.sql`contact_id`));
     try {
       const [note] = await this.prisma.$queryRaw<NoteRecord[]>`
         WITH created AS (
@@ -141,7 +148,7 @@ export class ContactRepository {
           INSERT INTO contact_events (contact_id, type, payload)
           SELECT contact_id, 'note_added'::contact_event_type, jsonb_build_object('note_id', id, 'content', content) FROM created
         )${job}
-        SELECT ${NOTE_COLUMNS} FROM created${queued}`;
+        SELECT ${NOTE_COLUMNS} FROM created${runJob}`;
       if (!note) throw new Error('adding a note returned no row');
       return note;
     } catch (error) {
