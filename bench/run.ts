@@ -22,7 +22,8 @@ import { formatSummary, summariseProfile, type ProfileSummary } from './lib/cpu-
 import { runDrain, type DrainResult } from './lib/drain';
 import { measure, type LoadResult, type LoadSettings, type Operation } from './lib/load';
 import { PgMessageCounter } from './lib/pg-proxy';
-import { createDatabase, dropDatabase, PostgresCpu, SEARCH_TERM, seedContacts, serverVersion } from './lib/postgres';
+import { createScratchDatabase, dropDatabase } from '../test/support/test-database';
+import { PostgresCpu, SEARCH_TERM, seedContacts, serverVersion } from './lib/postgres';
 import { freePort, killedAfterGrace, MemorySampler, REPO_ROOT, settleThenStop, stopAllChildren, stopChild, waitUntilReady, type Child } from './lib/processes';
 import { fixed, ratio, table } from './lib/report';
 import { buildService, launchService, REQUEST_HEADERS, serviceSettings, startBaseline, waitForService, type ServiceMode } from './lib/service';
@@ -194,7 +195,7 @@ function readFileSafe(file: string): string {
 }
 
 async function migratedDatabase(adminUrl: string, prefix: string, jobQueue: boolean): Promise<string> {
-  const url = await createDatabase(adminUrl, prefix);
+  const url = await createScratchDatabase(adminUrl, prefix);
   cleanups.push(() => dropDatabase(adminUrl, url));
   await applyMigrations(url);
   if (jobQueue) await installJobQueue(url, createLogger('warn'));

@@ -1,37 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { databaseName, withClient } from '../../src/db/pg-admin';
 import { commandName, cpuSeconds } from './processes';
-
-/** `adminUrl` with its database swapped for `database`. */
-export function urlForDatabase(adminUrl: string, database: string): string {
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
-export const databaseName = (url: string) => decodeURIComponent(new URL(url).pathname.slice(1));
-
-export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
-export async function createDatabase(adminUrl: string, prefix: string): Promise<string> {
-  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
-  await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`));
-  return urlForDatabase(adminUrl, name);
-}
-
-export async function dropDatabase(adminUrl: string, databaseUrl: string): Promise<void> {
-  await withClient(adminUrl, (client) =>
-    client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(databaseName(databaseUrl))} WITH (FORCE)`),
-  );
-}
 
 const FIRST_NAMES = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Ken', 'Margaret'];
 const LAST_NAMES = ['Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov', 'Knuth', 'Thompson', 'Hamilton',

@@ -8,7 +8,8 @@ import { OpsError } from './errors';
 import { cleanPrismaOutput, commentReminders, formatStatus, localMigrations, readMigrationState, type MigrationState } from './migrations';
 import { psqlInvocation, runPsql } from './psql';
 import { stderrLogger } from './log';
-import { assertConnects, databaseName, withClient, type Target } from './target';
+import { databaseName, withClient } from '../db/pg-admin';
+import { assertConnects, type Target } from './target';
 
 export interface Context {
   config: Config;

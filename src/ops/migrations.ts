@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { listPendingMigrations, migrationsDirectory } from '../db/migrate';
-import { withClient } from './target';
+import { withClient } from '../db/pg-admin';
 
 const UNDEFINED_TABLE = '42P01';
 

@@ -88,18 +88,3 @@ export async function assertConnects(target: Target, timeoutMs: number): Promise
   }
 }
 
-/** The database name in a URL, decoded. */
-export function databaseName(url: string): string {
-  return decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
-}
-
-/** Runs `work` with a connection to the target. */
-export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}

@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { applyMigrations, listPendingMigrations, migrationsDirectory, repoRoot } from '../../src/db/migrate';
+import { withClient } from '../../src/db/pg-admin';
 import { createScratchDatabase as createScratchDatabaseOn, dropDatabase } from '../support/test-database';
 
 // The wasm schema engine is slow-ish, and `migrate deploy` lingers ~10 s before exiting.
@@ -13,15 +13,6 @@ jest.setTimeout(60_000);
 const adminUrl = process.env.TEST_ADMIN_DATABASE_URL!;
 const createdDatabases: string[] = [];
 
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 async function createScratchDatabase(): Promise<string> {
   const url = await createScratchDatabaseOn(adminUrl, 'contact_sync_migrations');

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { databaseAnswers, startEmbeddedPostgres, type RunningDatabase } from '../../src/db/embedded-postgres';
+import { databaseName, urlForDatabase, withClient } from '../../src/db/pg-admin';
 import { createLogger } from '../../src/logger';
 
 const LOCAL_SERVER = 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -18,33 +18,15 @@ export async function locateTestServer(): Promise<RunningDatabase> {
   );
 }
 
-/** `adminUrl` with its database swapped for `database`. */
-export function urlForDatabase(adminUrl: string, database: string): string {
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
 /** Creates an empty database with a unique name; returns its URL. */
 export async function createScratchDatabase(adminUrl: string, prefix: string): Promise<string> {
   const name = `${prefix}_${randomBytes(5).toString('hex')}`;
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`);
-  } finally {
-    await client.end();
-  }
+  await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`));
   return urlForDatabase(adminUrl, name);
 }
 
 export async function dropDatabase(adminUrl: string, databaseUrl: string): Promise<void> {
-  const name = decodeURIComponent(new URL(databaseUrl).pathname.slice(1));
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
+  await withClient(adminUrl, (client) =>
+    client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(databaseName(databaseUrl))} WITH (FORCE)`),
+  );
 }
