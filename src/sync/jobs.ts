@@ -36,9 +36,7 @@ export async function addMirrorJob(
   payload: MirrorContactPayload | MirrorNotePayload,
   maxAttempts: number,
 ): Promise<void> {
-  await tx.$executeRaw`SELECT graphile_worker.add_job(
-    ${task}, ${JSON.stringify(payload)}::json,
-    queue_name => ${contactQueue(payload.contactId)}, max_attempts => ${maxAttempts}::int)`;
+  await tx.$executeRaw`SELECT ${addJobSql(task, Prisma.sql`${JSON.stringify(payload)}::json`, Prisma.sql`${contactQueue(payload.contactId)}`, maxAttempts)}`;
 }
 
 /**
@@ -54,6 +52,10 @@ export function mirrorJobSql(
   const payload = ids.noteId
     ? Prisma.sql`json_build_object('noteId', ${ids.noteId}, 'contactId', ${ids.contactId})`
     : Prisma.sql`json_build_object('contactId', ${ids.contactId})`;
-  return Prisma.sql`graphile_worker.add_job(${task}, ${payload},
-    queue_name => ${CONTACT_QUEUE_PREFIX} || ${ids.contactId}, max_attempts => ${maxAttempts}::int)`;
+  return addJobSql(task, payload, Prisma.sql`${CONTACT_QUEUE_PREFIX} || ${ids.contactId}`, maxAttempts);
+}
+
+/** graphile-worker's add_job for a mirror job, its payload and queue given as SQL. */
+function addJobSql(task: typeof MIRROR_CONTACT | typeof MIRROR_NOTE, payload: Prisma.Sql, queue: Prisma.Sql, maxAttempts: number): Prisma.Sql {
+  return Prisma.sql`graphile_worker.add_job(${task}, ${payload}, queue_name => ${queue}, max_attempts => ${maxAttempts}::int)`;
 }
