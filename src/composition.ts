@@ -6,8 +6,11 @@ import type { ContactMirror } from './contacts/mirror-port';
 import { PipedriveClient } from './crm/pipedrive-client';
 import { RateLimiter } from './crm/rate-limiter';
 import { createPrismaClient, type PrismaClient } from './db/prisma';
+import { TransactionScope } from './db/transaction-scope';
 import { createApp } from './http/app';
 import { InFlightRequests } from './http/in-flight';
+import { IdempotencyKeysRepository } from './idempotency/idempotency-keys.repository';
+import { IdempotentRequests } from './idempotency/idempotent-requests';
 import type { Logger } from './logger';
 import { Metrics } from './metrics/metrics';
 import { SyncMirror } from './sync/contact-mirror';
@@ -18,6 +21,7 @@ import { startSyncWorker, type SyncWorker } from './sync/worker';
 
 export interface Services {
   prisma: PrismaClient;
+  idempotency: IdempotentRequests;
   contactService: ContactService;
   syncRepository: SyncRepository;
   metrics: Metrics;
@@ -34,6 +38,7 @@ export interface ServiceOverrides {
 /** Wires the service's parts from the configuration: the one place that knows them all. */
 export function buildServices(config: Config, databaseUrl: string, logger: Logger, overrides: ServiceOverrides = {}): Services {
   const prisma = createPrismaClient({ ...config.database, url: databaseUrl }, logger);
+  const db = new TransactionScope(prisma);
   const syncRepository = new SyncRepository(prisma);
   const metrics = new Metrics(() => syncRepository.queueDepth());
   const apiToken = config.pipedrive.apiKey;
@@ -70,9 +75,17 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
       });
   }
 
-  const contactService = new ContactService(new ContactRepository(prisma, mirror), { mirror, syncWaitMs: config.sync.waitMs });
+  const contactService = new ContactService(new ContactRepository(db, mirror), { mirror, syncWaitMs: config.sync.waitMs });
+  // Waiting stays under the statement timeout, so that a request still waiting answers 409, not 503.
+  const idempotency = new IdempotentRequests(
+    new IdempotencyKeysRepository(db),
+    db,
+    { ttlMs: config.idempotencyTtlMs, lockWaitMs: Math.ceil(config.database.queryTimeoutMs / 2) },
+    logger,
+  );
   return {
     prisma,
+    idempotency,
     contactService,
     syncRepository,
     metrics,

@@ -54,6 +54,7 @@ const envSchema = z.object({
   SYNC_RETRY_MAX_MS: integer(10, 86_400_000).default(300_000),
   SYNC_POLL_INTERVAL_MS: integer(50, 60_000).default(1_000),
   SYNC_STALE_LOCK_MS: integer(1_000, 14_400_000).default(300_000),
+  IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().max(8_760).default(24),
 });
 
 /** Every environment variable the service reads. */
@@ -82,6 +83,8 @@ export interface Config {
   };
   pipedrive: { apiKey?: string; baseUrl: string; timeoutMs: number };
   sync: SyncSettings;
+  /** How long an Idempotency-Key and its answer are kept. */
+  idempotencyTtlMs: number;
 }
 
 export interface SyncSettings {
@@ -162,5 +165,6 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
       pollIntervalMs: env.SYNC_POLL_INTERVAL_MS,
       staleLockMs: env.SYNC_STALE_LOCK_MS,
     },
+    idempotencyTtlMs: env.IDEMPOTENCY_TTL_HOURS * 3_600_000,
   };
 }

@@ -1,4 +1,6 @@
-import { Prisma, type PrismaClient } from '@prisma/client';
+import { Prisma } from '@prisma/client';
+import { sqlState } from '../db/errors';
+import type { TransactionScope } from '../db/transaction-scope';
 import { ContactExistsError, NotFoundError } from '../errors';
 import { appendContactEvent } from './contact-events';
 import type { ContactChanges, CreateContactInput, ListContactsFilter, PageFilter } from './contact.schemas';
@@ -10,13 +12,6 @@ export type ContactEventRecord = Prisma.ContactEventGetPayload<object>;
 
 const isPrismaError = (error: unknown, code: string): error is Prisma.PrismaClientKnownRequestError =>
   error instanceof Prisma.PrismaClientKnownRequestError && error.code === code;
-
-/** PostgreSQL's SQLSTATE of a failed raw statement (P2010), such as 23505 for a unique violation. */
-function sqlState(error: unknown): string | undefined {
-  if (!isPrismaError(error, 'P2010')) return undefined;
-  const adapterError = error.meta?.driverAdapterError as { cause?: { originalCode?: unknown } } | undefined;
-  return typeof adapterError?.cause?.originalCode === 'string' ? adapterError.cause.originalCode : undefined;
-}
 
 /** The columns of a contact or a note, named as Prisma names its fields (ContactRecord, NoteRecord). */
 const CONTACT_COLUMNS = Prisma.sql`id, name, email, phone, crm_id AS "crmId", created_at AS "createdAt", updated_at AS "updatedAt",
@@ -45,10 +40,12 @@ const escapeLikePattern = (text: string) => text.replace(/[\\%_]/g, (char) => `\
  * its mirror job in the same transaction, so no committed change can miss the CRM.
  * Creations (a contact, a note) are one statement each, row, audit event and job together:
  * atomic without a transaction, and one round trip instead of four or five (docs/benchmarks.md).
+ * Statements go through `db.client`: inside a caller's transaction (an Idempotency-Key request's),
+ * they are part of it.
  */
 export class ContactRepository {
   constructor(
-    private readonly prisma: PrismaClient,
+    private readonly db: TransactionScope,
     private readonly mirror?: ContactMirror,
   ) {}
 
@@ -59,7 +56,7 @@ export class ContactRepository {
   async create(input: CreateContactInput): Promise<ContactRecord> {
     const { job, runJob } = mirrorJobParts(this.mirror?.newContactJobSql(Prisma.sql`id`));
     try {
-      const [contact] = await this.prisma.$queryRaw<ContactRecord[]>`
+      const [contact] = await this.db.client.$queryRaw<ContactRecord[]>`
         WITH created AS (
           INSERT INTO contacts (name, email, phone, sync_status)
           VALUES (${input.name}, ${input.email ?? null}, ${input.phone ?? null}, ${this.initialSyncStatus}::sync_status)
@@ -77,11 +74,11 @@ export class ContactRepository {
   }
 
   findById(id: number): Promise<ContactRecord | null> {
-    return this.prisma.contact.findUnique({ where: { id } });
+    return this.db.client.contact.findUnique({ where: { id } });
   }
 
   findNote(id: number): Promise<NoteRecord | null> {
-    return this.prisma.note.findUnique({ where: { id } });
+    return this.db.client.note.findUnique({ where: { id } });
   }
 
   async list(filter: ListContactsFilter): Promise<{ items: ContactRecord[]; total: number }> {
@@ -92,15 +89,15 @@ export class ContactRepository {
     // Side by side, not in a transaction: under READ COMMITTED one would not give the page and the
     // count a common snapshot anyway, and would cost BEGIN and COMMIT round trips.
     const [items, total] = await Promise.all([
-      this.prisma.contact.findMany({ where, orderBy: { id: 'asc' }, skip: filter.skip, take: filter.limit }),
-      this.prisma.contact.count({ where }),
+      this.db.client.contact.findMany({ where, orderBy: { id: 'asc' }, skip: filter.skip, take: filter.limit }),
+      this.db.client.contact.count({ where }),
     ]);
     return { items, total };
   }
 
   async update(id: number, changes: ContactChanges): Promise<ContactRecord> {
     try {
-      return await this.prisma.$transaction(async (tx) => {
+      return await this.db.transaction(async (tx) => {
         // Locked first, so that concurrent changes take turns and each event's `previous` is what it replaced.
         await tx.$executeRaw`SELECT id FROM contacts WHERE id = ${id} FOR UPDATE`;
         const before = await tx.contact.findUnique({ where: { id } });
@@ -125,22 +122,22 @@ export class ContactRepository {
   async listEvents(contactId: number, page: PageFilter): Promise<{ items: ContactEventRecord[]; total: number }> {
     const where = { contactId };
     const [items, total] = await Promise.all([
-      this.prisma.contactEvent.findMany({ where, orderBy: { id: 'asc' }, skip: page.skip, take: page.limit }),
-      this.prisma.contactEvent.count({ where }),
+      this.db.client.contactEvent.findMany({ where, orderBy: { id: 'asc' }, skip: page.skip, take: page.limit }),
+      this.db.client.contactEvent.count({ where }),
     ]);
     return { items, total };
   }
 
   /** Returns false when there was no such contact. Its notes go with it (ON DELETE CASCADE). */
   async delete(id: number): Promise<boolean> {
-    const { count } = await this.prisma.contact.deleteMany({ where: { id } });
+    const { count } = await this.db.client.contact.deleteMany({ where: { id } });
     return count > 0;
   }
 
   async addNote(contactId: number, content: string): Promise<NoteRecord> {
     const { job, runJob } = mirrorJobParts(this.mirror?.newNoteJobSql(Prisma.sql`id`, Prisma.sql`contact_id`));
     try {
-      const [note] = await this.prisma.$queryRaw<NoteRecord[]>`
+      const [note] = await this.db.client.$queryRaw<NoteRecord[]>`
         WITH created AS (
           INSERT INTO notes (contact_id, content, sync_status) VALUES (${contactId}, ${content}, ${this.initialSyncStatus}::sync_status)
           RETURNING *
@@ -159,7 +156,7 @@ export class ContactRepository {
 
   /** Throws when the database does not answer. */
   async ping(): Promise<void> {
-    await this.prisma.$queryRaw`SELECT 1`;
+    await this.db.client.$queryRaw`SELECT 1`;
   }
 
   /**
@@ -168,7 +165,8 @@ export class ContactRepository {
    */
   private async asEmailConflict(error: unknown, email: string | null | undefined): Promise<unknown> {
     if (!(isPrismaError(error, 'P2002') || sqlState(error) === '23505') || !email) return error;
-    const existing = await this.prisma.contact.findUnique({ where: { email }, select: { id: true } });
+    // Outside the caller's transaction, which the failed statement has aborted.
+    const existing = await this.db.prisma.contact.findUnique({ where: { email }, select: { id: true } });
     return existing ? new ContactExistsError(existing.id) : error;
   }
 }

@@ -1,6 +1,6 @@
 import { errorResponse, bodyErrors, commonErrors } from '../http/error-response';
-import { defineRoute, type AnyRoute } from '../http/route';
-import type { ContactRecord } from './contact.repository';
+import { defineRoute, type AnyRoute, type RouteResult } from '../http/route';
+import type { ContactRecord, NoteRecord } from './contact.repository';
 import {
   Contact,
   ContactEventPage,
@@ -35,6 +35,16 @@ export function toContactJson(contact: ContactRecord) {
   };
 }
 
+const contactCreated = (contact: ContactRecord): RouteResult => ({
+  status: 201,
+  body: { success: true, contact_id: contact.id, crm_id: contact.crmId, sync_status: contact.syncStatus, contact: toContactJson(contact) },
+});
+
+const noteAdded = (note: NoteRecord): RouteResult => ({
+  status: 201,
+  body: { success: true, message: 'Note added', note_id: note.id, crm_note_id: note.crmId, sync_status: note.syncStatus },
+});
+
 const notFound = errorResponse('NOT_FOUND: no such contact');
 const conflict = errorResponse('CONTACT_EXISTS: the email belongs to another contact (its id is in contact_id)');
 const badId = errorResponse('VALIDATION_ERROR: the id is not a positive integer');
@@ -53,18 +63,10 @@ export function contactRoutes(service: ContactService): AnyRoute[] {
         ...bodyErrors,
         ...commonErrors,
       },
+      idempotent: true,
       handle: async ({ body }) => {
         const contact = await service.createContact(body);
-        return {
-          status: 201,
-          body: {
-            success: true,
-            contact_id: contact.id,
-            crm_id: contact.crmId,
-            sync_status: contact.syncStatus,
-            contact: toContactJson(contact),
-          },
-        };
+        return { ...contactCreated(contact), settle: async () => contactCreated(await service.awaitContactMirror(contact)) };
       },
     }),
     defineRoute({
@@ -79,12 +81,10 @@ export function contactRoutes(service: ContactService): AnyRoute[] {
         ...bodyErrors,
         ...commonErrors,
       },
+      idempotent: true,
       handle: async ({ body }) => {
         const note = await service.addNote(body.contact_id, body.content);
-        return {
-          status: 201,
-          body: { success: true, message: 'Note added', note_id: note.id, crm_note_id: note.crmId, sync_status: note.syncStatus },
-        };
+        return { ...noteAdded(note), settle: async () => noteAdded(await service.awaitNoteMirror(note)) };
       },
     }),
     defineRoute({

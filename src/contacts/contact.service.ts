@@ -33,8 +33,13 @@ export class ContactService {
     this.syncWaitMs = options.syncWaitMs ?? 0;
   }
 
-  async createContact(input: CreateContactInput): Promise<ContactRecord> {
-    const contact = await this.contacts.create(input);
+  /** Records a contact; its mirror runs once the write is committed (see `awaitContactMirror`). */
+  createContact(input: CreateContactInput): Promise<ContactRecord> {
+    return this.contacts.create(input);
+  }
+
+  /** The contact once its first mirror is done, or as it is after CRM_SYNC_WAIT_MS. Call after the commit. */
+  awaitContactMirror(contact: ContactRecord): Promise<ContactRecord> {
     return this.awaitMirror(contact, () => this.contacts.findById(contact.id));
   }
 
@@ -57,8 +62,13 @@ export class ContactService {
     if (!(await this.contacts.delete(id))) throw new NotFoundError(`Contact ${id} not found`);
   }
 
-  async addNote(contactId: number, content: string): Promise<NoteRecord> {
-    const note = await this.contacts.addNote(contactId, content);
+  /** Adds a note; its mirror runs once the write is committed (see `awaitNoteMirror`). */
+  addNote(contactId: number, content: string): Promise<NoteRecord> {
+    return this.contacts.addNote(contactId, content);
+  }
+
+  /** The note once its mirror is done, or as it is after CRM_SYNC_WAIT_MS. Call after the commit. */
+  awaitNoteMirror(note: NoteRecord): Promise<NoteRecord> {
     return this.awaitMirror(note, () => this.contacts.findNote(note.id));
   }
 

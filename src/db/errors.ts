@@ -47,6 +47,13 @@ function adapterErrorCause(error: Error): AdapterErrorCause | undefined {
   return typeof cause === 'object' && cause !== null ? (cause as AdapterErrorCause) : undefined;
 }
 
+/** PostgreSQL's SQLSTATE of a failed raw statement (P2010), such as 23505 for a unique violation. */
+export function sqlState(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const code = adapterErrorCause(error)?.originalCode;
+  return typeof code === 'string' ? code : undefined;
+}
+
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (error instanceof Prisma.PrismaClientInitializationError) return true;
   if (error instanceof Prisma.PrismaClientKnownRequestError && UNREACHABLE_CODES.has(error.code)) return true;

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import { UnauthorizedError } from '../errors';
 
 /** Paths anyone may call: probes and the API's own description. */
@@ -20,7 +20,7 @@ function presentedKey(header: (name: string) => string | undefined): string | un
  * Requires one of `keys` in `x-api-key` (n8n's header auth) or `Authorization: Bearer`.
  * Keys are compared as SHA-256 digests with timingSafeEqual, against every configured key,
  * so neither the comparison nor the number of keys tried leaks how close a guess was.
- * The caller's key is identified downstream (rate limits, logs) by a digest prefix, never by itself.
+ * The caller's key is identified downstream (rate limits, idempotency keys) by its digest, never by itself.
  */
 export function requireApiKey(keys: readonly string[]): RequestHandler {
   const digests = keys.map(digest);
@@ -40,7 +40,10 @@ export function requireApiKey(keys: readonly string[]): RequestHandler {
       next(new UnauthorizedError('The API key is not valid'));
       return;
     }
-    res.locals.apiKeyId = presented.subarray(0, 6).toString('hex');
+    res.locals.apiKeyId = presented.toString('hex');
     next();
   };
 }
+
+/** Whose request this is, for state kept per caller: the API key's digest; '' when no keys are configured. */
+export const callerScope = (res: Response): string => (typeof res.locals.apiKeyId === 'string' ? res.locals.apiKeyId : '');

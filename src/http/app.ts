@@ -7,6 +7,7 @@ import { pinoHttp } from 'pino-http';
 import swaggerUi from 'swagger-ui-express';
 import { contactRoutes } from '../contacts/contact.routes';
 import type { ContactService } from '../contacts/contact.service';
+import type { IdempotentRequests } from '../idempotency/idempotent-requests';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics/metrics';
 import { metricsEndpoint, recordRequestMetrics } from '../metrics/http-metrics';
@@ -35,6 +36,8 @@ export interface AppDependencies {
   rateLimit?: RateLimitSettings;
   /** Follows the requests being handled, for a shutdown that waits for them. */
   inFlight?: InFlightRequests;
+  /** Serves the Idempotency-Key header; absent: the header is ignored. */
+  idempotency?: IdempotentRequests;
 }
 
 /** A caller's own request id is kept when it is short and plain; otherwise one is made. */
@@ -55,7 +58,7 @@ export function createApp(deps: AppDependencies): Express {
     }),
   );
   app.use(helmet());
-  app.use(cors({ origin: deps.corsOrigins.length > 0 ? [...deps.corsOrigins] : false, exposedHeaders: ['x-request-id'] }));
+  app.use(cors({ origin: deps.corsOrigins.length > 0 ? [...deps.corsOrigins] : false, exposedHeaders: ['x-request-id', 'idempotent-replayed'] }));
   if (deps.metrics) app.use(recordRequestMetrics(deps.metrics));
   app.use(requireApiKey(deps.apiKeys ?? []));
   app.use(rateLimitPerCaller(deps.rateLimit ?? { max: 0, windowMs: 60_000 }));
@@ -77,7 +80,7 @@ export function createApp(deps: AppDependencies): Express {
     ...syncRoutes(deps.syncRepository),
   ];
   const router = express.Router();
-  mountRoutes(router, routes, deps.inFlight);
+  mountRoutes(router, routes, { inFlight: deps.inFlight, idempotency: deps.idempotency });
   app.use(router);
 
   const openApiDocument = buildOpenApiDocument(routes);

@@ -1,6 +1,13 @@
 import type { Request, Response, Router } from 'express';
 import type { z } from 'zod';
 import { ValidationError } from '../errors';
+import {
+  parseIdempotencyKey,
+  requestHash,
+  type IdempotentAnswer,
+  type IdempotentRequests,
+} from '../idempotency/idempotent-requests';
+import { callerScope } from './api-keys';
 import type { InFlightRequests } from './in-flight';
 
 type Schema = z.ZodType | undefined;
@@ -12,6 +19,11 @@ export interface RouteResult {
   status: number;
   /** Omitted for responses without a body (204). */
   body?: unknown;
+  /**
+   * The answer to send once the write is committed, when it differs: a creation waits for its
+   * mirror (CRM_SYNC_WAIT_MS). Runs after the commit, outside an Idempotency-Key's transaction.
+   */
+  settle?: () => Promise<RouteResult>;
 }
 
 export interface ResponseSpec {
@@ -33,6 +45,8 @@ export interface Route<B extends Schema = undefined, Q extends ObjectSchema = un
   query?: Q;
   params?: P;
   responses: Record<number, ResponseSpec>;
+  /** Honours the Idempotency-Key header: `handle` then runs in the transaction that stores the answer. */
+  idempotent?: boolean;
   handle(input: { body: Parsed<B>; query: Parsed<Q>; params: Parsed<P> }): Promise<RouteResult>;
 }
 
@@ -57,8 +71,22 @@ function parse(schema: Schema, value: unknown, what: string): unknown {
   throw new ValidationError(`Invalid ${what}`, issues);
 }
 
-/** Serves `routes` on `router`; `inFlight`, when given, follows every handler until it is done. */
-export function mountRoutes(router: Router, routes: readonly AnyRoute[], inFlight?: InFlightRequests): void {
+export interface MountOptions {
+  /** Follows every handler until it is done. */
+  inFlight?: InFlightRequests;
+  /** Serves Idempotency-Key on the routes that declare `idempotent`; without it the header is ignored. */
+  idempotency?: IdempotentRequests;
+}
+
+async function settled(handling: Promise<RouteResult>): Promise<IdempotentAnswer> {
+  const result = await handling;
+  const answer = result.settle ? await result.settle() : result;
+  return { status: answer.status, body: answer.body, replayed: false };
+}
+
+/** Serves `routes` on `router`. */
+export function mountRoutes(router: Router, routes: readonly AnyRoute[], options: MountOptions = {}): void {
+  const { inFlight, idempotency } = options;
   for (const route of routes) {
     router[route.method](route.path, async (req: Request, res: Response) => {
       const input = {
@@ -66,11 +94,19 @@ export function mountRoutes(router: Router, routes: readonly AnyRoute[], inFligh
         query: parse(route.query, req.query, 'query'),
         body: parse(route.body, req.body, 'request body'),
       } as Parameters<AnyRoute['handle']>[0];
-      const handling = route.handle(input);
-      const result = await (inFlight ? inFlight.track(handling) : handling);
-      res.status(result.status);
-      if (result.body === undefined) res.end();
-      else res.json(result.body);
+      const key = route.idempotent && idempotency ? parseIdempotencyKey(req.get('idempotency-key')) : undefined;
+      const handling =
+        key !== undefined && idempotency
+          ? idempotency.answer(
+              { caller: callerScope(res), key, requestHash: requestHash(req.method, req.path, req.body) },
+              () => route.handle(input),
+            )
+          : settled(route.handle(input));
+      const answer = await (inFlight ? inFlight.track(handling) : handling);
+      if (answer.replayed) res.setHeader('idempotent-replayed', 'true');
+      res.status(answer.status);
+      if (answer.body === undefined) res.end();
+      else res.json(answer.body);
     });
   }
 }

@@ -34,6 +34,7 @@ describe('loadConfig', () => {
         pollIntervalMs: 1000,
         staleLockMs: 300_000,
       },
+      idempotencyTtlMs: 86_400_000,
     });
   });
 
@@ -65,6 +66,7 @@ describe('loadConfig', () => {
       SYNC_RETRY_MAX_MS: '1000',
       SYNC_POLL_INTERVAL_MS: '100',
       SYNC_STALE_LOCK_MS: '5000',
+      IDEMPOTENCY_TTL_HOURS: '0.5',
     });
     expect(config).toEqual({
       nodeEnv: 'production',
@@ -93,6 +95,7 @@ describe('loadConfig', () => {
         pollIntervalMs: 100,
         staleLockMs: 5000,
       },
+      idempotencyTtlMs: 1_800_000,
     });
   });
 
@@ -147,6 +150,8 @@ describe('loadConfig', () => {
     ['RATE_LIMIT_MAX', '-1'],
     ['DATABASE_URL', 'mysql://root@localhost/db'],
     ['DATABASE_URL', 'not a url'],
+    ['IDEMPOTENCY_TTL_HOURS', '0'],
+    ['IDEMPOTENCY_TTL_HOURS', 'a day'],
   ])('refuses %s=%s with a message naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`\\b${name}\\b`));

@@ -4,6 +4,7 @@ import { PrismaClient } from '@prisma/client';
 import pg from 'pg';
 import request from 'supertest';
 import { ContactRepository } from '../../src/contacts/contact.repository';
+import { TransactionScope } from '../../src/db/transaction-scope';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 // GET /contacts?search= is served by the pg_trgm GIN index contacts_name_trgm_idx
@@ -62,7 +63,7 @@ beforeAll(async () => {
   });
   prisma.$on('query', (event) => logged.push({ sql: event.query, params: JSON.parse(event.params) as unknown[] }));
   indexOnlyPrisma = prisma;
-  repository = new ContactRepository(prisma);
+  repository = new ContactRepository(new TransactionScope(prisma));
 
   // A few rows named Kowalczyk among thousands: what a selective search looks like.
   await db.query(

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { freePort, spawnServer, stopServer, waitForStatus, type ServerProcess } from '../support/server-process';
-import { waitFor } from '../support/wait-for';
+import { waitFor, waitForLockWaiters } from '../support/wait-for';
 
 /**
  * The server process stopped with SIGTERM while clients keep creating contacts: what it accepted
@@ -100,18 +100,6 @@ async function within<T>(promise: Promise<T>, ms: number, otherwise: string): Pr
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Waits until `count` sessions of the test database wait for a lock. */
-async function waitForLockWaiters(observer: pg.Client, count: number, what: string): Promise<void> {
-  await waitFor(
-    what,
-    async () =>
-      (await observer.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))
-        .rowCount === count,
-    5_000,
-    10,
-  );
 }
 
 /** Resolves with the error code of a fresh TCP connection to `port`, or 'connected'. */

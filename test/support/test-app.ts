@@ -55,7 +55,7 @@ export function createTestApp(options: TestAppOptions = {}): TestApp {
     },
     reset: async () => {
       await services.prisma.$executeRawUnsafe(
-        'TRUNCATE contacts, notes, crm_health, graphile_worker._private_jobs, graphile_worker._private_job_queues RESTART IDENTITY CASCADE',
+        'TRUNCATE contacts, notes, crm_health, idempotency_keys, graphile_worker._private_jobs, graphile_worker._private_job_queues RESTART IDENTITY CASCADE',
       );
     },
     close: async () => {
