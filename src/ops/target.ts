@@ -3,7 +3,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config/config';
 import { redactDatabaseUrl } from '../config/database-url';
-import type { EmbeddedPostgresOptions } from '../db/embedded-postgres';
+import { embeddedDataFolder, type EmbeddedPostgresOptions } from '../db/embedded-postgres';
 import { redactPassword } from '../db/migrate';
 import { OpsError } from './errors';
 
@@ -32,7 +32,7 @@ export async function openTarget(config: Config['database'], say: (line: string)
   const { dataDir, port } = config.embedded;
   say(
     `No database configured (DATABASE_URL or POSTGRES_HOST): using the embedded PostgreSQL ` +
-      `(data ${dataDir}, port ${port}, database "${EMBEDDED_DATABASE}"), as npm start does.`,
+      `(data ${embeddedDataFolder(dataDir)}, port ${port}, database "${EMBEDDED_DATABASE}"), as npm start does.`,
   );
   const running = await startEmbeddedInBackground({ dataDir, port, database: EMBEDDED_DATABASE });
   // Its password is a fixed local one (src/db/embedded-postgres.ts); masked all the same.
