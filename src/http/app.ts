@@ -47,7 +47,7 @@ export function createApp(deps: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(
-    pinoHttp({
+    pinoHttp<express.Request, express.Response>({
       logger: deps.logger,
       genReqId: (req, res) => {
         const given = req.headers['x-request-id'];
@@ -55,6 +55,17 @@ export function createApp(deps: AppDependencies): Express {
         res.setHeader('x-request-id', id);
         return id;
       },
+      // What names a request, on each of its lines; its headers (helmet's set included) would bury it.
+      // No query string: it can hold an email address.
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url.split('?')[0] }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      // Called again when the response ends: the route pattern (`/contact/:id`) is known once the router matched.
+      customProps: (req) => ({ route: typeof req.route?.path === 'string' ? req.route.path : undefined }),
+      // pino-http puts a stand-in error ("failed with status code 503") on a 5xx line; the real one is
+      // logged by the error handler, under the same request id.
+      customErrorObject: (_req, _res, _error, { err: _standIn, ...line }: Record<string, unknown>) => line,
     }),
   );
   app.use(helmet());

@@ -23,8 +23,7 @@ export const commonErrors: Record<number, ResponseSpec> = {
   503: errorResponse('SERVICE_UNAVAILABLE: the database is unreachable'),
 };
 
+/** 413 and 415 can answer any request: the OpenAPI document declares them on every route. */
 export const bodyErrors: Record<number, ResponseSpec> = {
-  400: errorResponse('VALIDATION_ERROR (details per field) or MALFORMED_JSON'),
-  413: errorResponse('PAYLOAD_TOO_LARGE'),
-  415: errorResponse('UNSUPPORTED_MEDIA_TYPE: send application/json'),
+  400: errorResponse('VALIDATION_ERROR (details per field), MALFORMED_JSON or MALFORMED_REQUEST'),
 };

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'safe-stable-stringify';
+import { z } from 'zod';
 import { sqlState } from '../db/errors';
 import type { TransactionScope } from '../db/transaction-scope';
 import { IdempotencyKeyInUseError, IdempotencyKeyReusedError, ValidationError } from '../errors';
@@ -26,16 +27,28 @@ export interface IdempotentAnswer {
   replayed: boolean;
 }
 
-/** The header's value, at most 255 visible ASCII characters; Structured Field quotes are taken off. */
+/** The Idempotency-Key header: validated with it, and declared with it in the OpenAPI document. */
+export const IdempotencyKeyHeader = z
+  .string()
+  .regex(/^(?:"[\x21-\x7e]{1,255}"|[\x21-\x7e]{1,255})$/, 'must be 1 to 255 visible ASCII characters (no spaces)')
+  .meta({
+    description:
+      'Makes a retry safe: the same key with the same request replays the first answer (Idempotent-Replayed: true) ' +
+      'instead of writing again. 1 to 255 visible ASCII characters (a UUID), bare or as a quoted Structured Field ' +
+      'string; scoped to the API key; remembered IDEMPOTENCY_TTL_HOURS (24).',
+    example: '7f3c9a2e-5b1d-4c8e-9f0a-2d6b8e4c1a73',
+  });
+
+/** The key a request carries, if any; its Structured Field quotes taken off. */
 export function parseIdempotencyKey(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
-  const key = /^"(.*)"$/.exec(header)?.[1] ?? header;
-  if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
+  const parsed = IdempotencyKeyHeader.safeParse(header);
+  if (!parsed.success) {
     throw new ValidationError('Invalid Idempotency-Key header', [
-      { field: 'Idempotency-Key', message: 'must be 1 to 255 visible ASCII characters (no spaces)' },
+      { field: 'Idempotency-Key', message: parsed.error.issues[0]?.message ?? 'is not valid' },
     ]);
   }
-  return key;
+  return /^"(.*)"$/.exec(parsed.data)?.[1] ?? parsed.data;
 }
 
 /** What makes two requests "the same": method, path and JSON body, whatever its key order or spacing. */

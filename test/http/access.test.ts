@@ -100,6 +100,5 @@ describe('request ids and logs', () => {
     const everything = logLines.join('\n');
     expect(everything).not.toContain('key-one-0123456789');
     expect(everything).not.toContain('key-two-0123456789');
-    expect(everything).toContain('[redacted]');
   });
 });

@@ -59,7 +59,7 @@ describe('OpenAPI', () => {
     expect(schema.properties.name.maxLength).toBe(255);
     const post = res.body.paths['/contact'].post;
     expect(post.requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/CreateContactBody' });
-    expect(Object.keys(post.responses).sort()).toEqual(['201', '400', '409', '413', '415', '500', '503']);
+    expect(Object.keys(post.responses).sort()).toEqual(['201', '400', '401', '409', '413', '415', '422', '429', '500', '503']);
     const list = res.body.paths['/contacts'].get;
     expect(list.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`).sort()).toEqual(
       ['query:email', 'query:limit', 'query:search', 'query:skip'],
