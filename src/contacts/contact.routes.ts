@@ -1,6 +1,6 @@
 import { errorResponse, bodyErrors, commonErrors } from '../http/error-response';
 import { defineRoute, type AnyRoute, type RouteResult } from '../http/route';
-import type { ContactRecord, NoteRecord } from './contact.repository';
+import type { Contact as ContactRecord, Note } from './contact';
 import {
   Contact,
   ContactEventPage,
@@ -40,7 +40,7 @@ const contactCreated = (contact: ContactRecord): RouteResult => ({
   body: { success: true, contact_id: contact.id, crm_id: contact.crmId, sync_status: contact.syncStatus, contact: toContactJson(contact) },
 });
 
-const noteAdded = (note: NoteRecord): RouteResult => ({
+const noteAdded = (note: Note): RouteResult => ({
   status: 201,
   body: { success: true, message: 'Note added', note_id: note.id, crm_note_id: note.crmId, sync_status: note.syncStatus },
 });

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CrmDisabledError, NotFoundError } from '../errors';
-import type { ContactEventRecord, ContactRecord, ContactRepository, NoteRecord } from './contact.repository';
-import type { ContactChanges, CreateContactInput, ListContactsFilter, PageFilter } from './contact.schemas';
+import type { Contact, ContactChanges, ContactEvent, ContactFilter, NewContact, Note, Page } from './contact';
+import type { ContactRepository } from './contact.repository';
 import type { ContactMirror, CrmState } from './mirror-port';
 
 export interface ServiceHealth {
@@ -34,27 +34,27 @@ export class ContactService {
   }
 
   /** Records a contact; its mirror runs once the write is committed (see `awaitContactMirror`). */
-  createContact(input: CreateContactInput): Promise<ContactRecord> {
+  createContact(input: NewContact): Promise<Contact> {
     return this.contacts.create(input);
   }
 
   /** The contact once its first mirror is done, or as it is after CRM_SYNC_WAIT_MS. Call after the commit. */
-  awaitContactMirror(contact: ContactRecord): Promise<ContactRecord> {
+  awaitContactMirror(contact: Contact): Promise<Contact> {
     return this.awaitMirror(contact, () => this.contacts.findById(contact.id));
   }
 
-  async getContact(id: number): Promise<ContactRecord> {
+  async getContact(id: number): Promise<Contact> {
     const contact = await this.contacts.findById(id);
     if (!contact) throw new NotFoundError(`Contact ${id} not found`);
     return contact;
   }
 
-  listContacts(filter: ListContactsFilter): Promise<{ items: ContactRecord[]; total: number }> {
+  listContacts(filter: ContactFilter): Promise<{ items: Contact[]; total: number }> {
     return this.contacts.list(filter);
   }
 
   /** Answers at once: the mirror of an update finishes in the background. */
-  updateContact(id: number, changes: ContactChanges): Promise<ContactRecord> {
+  updateContact(id: number, changes: ContactChanges): Promise<Contact> {
     return this.contacts.update(id, changes);
   }
 
@@ -63,23 +63,23 @@ export class ContactService {
   }
 
   /** Adds a note; its mirror runs once the write is committed (see `awaitNoteMirror`). */
-  addNote(contactId: number, content: string): Promise<NoteRecord> {
+  addNote(contactId: number, content: string): Promise<Note> {
     return this.contacts.addNote(contactId, content);
   }
 
   /** The note once its mirror is done, or as it is after CRM_SYNC_WAIT_MS. Call after the commit. */
-  awaitNoteMirror(note: NoteRecord): Promise<NoteRecord> {
+  awaitNoteMirror(note: Note): Promise<Note> {
     return this.awaitMirror(note, () => this.contacts.findNote(note.id));
   }
 
   /** The contact's audit trail, oldest first. */
-  async listEvents(contactId: number, page: PageFilter): Promise<{ items: ContactEventRecord[]; total: number }> {
+  async listEvents(contactId: number, page: Page): Promise<{ items: ContactEvent[]; total: number }> {
     await this.getContact(contactId);
     return this.contacts.listEvents(contactId, page);
   }
 
   /** Queues a contact's mirror again, e.g. after a failure has been fixed. */
-  async resyncContact(id: number): Promise<{ contact: ContactRecord; requeuedJobs: number }> {
+  async resyncContact(id: number): Promise<{ contact: Contact; requeuedJobs: number }> {
     if (!this.mirror) throw new CrmDisabledError('No CRM is configured (PIPEDRIVE_API_KEY is not set)');
     await this.getContact(id);
     const requeuedJobs = await this.mirror.requeueContact(id);

@@ -1,6 +1,5 @@
 import type { Prisma } from '@prisma/client';
-
-export type ContactField = 'name' | 'email' | 'phone';
+import type { ContactField } from './contact';
 
 /** How the CRM answered lately; `disabled` when no CRM is configured. */
 export type CrmState = 'ok' | 'unauthorized' | 'unreachable' | 'disabled';
@@ -18,8 +17,8 @@ export interface ContactMirror {
    */
   newContactJobSql(contactId: Prisma.Sql): Prisma.Sql;
   newNoteJobSql(noteId: Prisma.Sql, contactId: Prisma.Sql): Prisma.Sql;
-  /** Queues the mirroring of a changed contact, in the transaction of the change. */
-  enqueueContact(tx: Prisma.TransactionClient, contactId: number, changed: ContactField[]): Promise<void>;
+  /** The same for a change of a contact's `changed` fields, inside the statement that updates it. */
+  changedContactJobSql(contactId: Prisma.Sql, changed: ContactField[]): Prisma.Sql;
   /** Queues a contact's failed or waiting jobs again now (or a full sync if it has none); returns how many. */
   requeueContact(contactId: number): Promise<number>;
   crmState(): Promise<CrmState>;

@@ -1,7 +1,8 @@
 import type { Prisma } from '@prisma/client';
-import type { ContactField, ContactMirror, CrmState } from '../contacts/mirror-port';
+import type { ContactField } from '../contacts/contact';
+import type { ContactMirror, CrmState } from '../contacts/mirror-port';
 import type { CrmHealth } from './crm-health';
-import { addMirrorJob, MIRROR_CONTACT, MIRROR_NOTE, mirrorJobSql } from './jobs';
+import { MIRROR_CONTACT, MIRROR_NOTE, mirrorJobSql } from './jobs';
 import type { SyncRepository } from './sync.repository';
 
 /** The contact capability's view of the Pipedrive mirror. */
@@ -20,8 +21,8 @@ export class SyncMirror implements ContactMirror {
     return mirrorJobSql(MIRROR_NOTE, { noteId, contactId }, this.maxAttempts);
   }
 
-  enqueueContact(tx: Prisma.TransactionClient, contactId: number, changed: ContactField[]): Promise<void> {
-    return addMirrorJob(tx, MIRROR_CONTACT, { contactId, changed }, this.maxAttempts);
+  changedContactJobSql(contactId: Prisma.Sql, changed: ContactField[]): Prisma.Sql {
+    return mirrorJobSql(MIRROR_CONTACT, { contactId, changed }, this.maxAttempts);
   }
 
   requeueContact(contactId: number): Promise<number> {

@@ -1,5 +1,5 @@
 import { Prisma } from '@prisma/client';
-import type { ContactField } from '../contacts/mirror-port';
+import type { ContactField } from '../contacts/contact';
 
 /**
  * The mirror's jobs, kept in graphile-worker's tables (schema graphile_worker).
@@ -40,18 +40,21 @@ export async function addMirrorJob(
 }
 
 /**
- * The same job as addMirrorJob, as an SQL expression for the statement that inserts the row, whose
+ * The same job as addMirrorJob, as an SQL expression for the statement that writes the row, whose
  * ids it takes as SQL (`contactId`, `noteId`: expressions of that statement, such as a column of
  * its RETURNING rows): the row and its job are then written by one statement, atomically.
+ * `changed`: the fields an update changed, sent to an existing person.
  */
 export function mirrorJobSql(
   task: typeof MIRROR_CONTACT | typeof MIRROR_NOTE,
-  ids: { contactId: Prisma.Sql; noteId?: Prisma.Sql },
+  ids: { contactId: Prisma.Sql; noteId?: Prisma.Sql; changed?: ContactField[] },
   maxAttempts: number,
 ): Prisma.Sql {
   const payload = ids.noteId
     ? Prisma.sql`json_build_object('noteId', ${ids.noteId}, 'contactId', ${ids.contactId})`
-    : Prisma.sql`json_build_object('contactId', ${ids.contactId})`;
+    : ids.changed
+      ? Prisma.sql`json_build_object('contactId', ${ids.contactId}, 'changed', ${JSON.stringify(ids.changed)}::json)`
+      : Prisma.sql`json_build_object('contactId', ${ids.contactId})`;
   return addJobSql(task, payload, Prisma.sql`${CONTACT_QUEUE_PREFIX} || ${ids.contactId}`, maxAttempts);
 }
 

@@ -1,4 +1,4 @@
-import type { Contact } from '@prisma/client';
+import type { Contact } from '../contacts/contact';
 import type { Logger } from '../logger';
 import { CrmError, type CrmGateway, type CrmPerson, type NewPerson, type PersonChanges } from './crm-gateway';
 import type { MirrorContactPayload, MirrorNotePayload } from './jobs';

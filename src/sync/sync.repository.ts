@@ -1,5 +1,6 @@
-import type { PrismaClient } from '@prisma/client';
-import { appendContactEvent } from '../contacts/contact-events';
+import type { Prisma, PrismaClient } from '@prisma/client';
+import type { Contact, ContactEventType, Note } from '../contacts/contact';
+import { CONTACT_COLUMNS, NOTE_COLUMNS, toContact, toNote, type ContactRow, type NoteRow } from '../contacts/contact.repository';
 import { addMirrorJob, contactQueue, MIRROR_CONTACT } from './jobs';
 
 export type SyncCounts = Record<'disabled' | 'pending' | 'synced' | 'failed', number>;
@@ -12,16 +13,31 @@ export interface SyncOverview {
 
 const emptyCounts = (): SyncCounts => ({ disabled: 0, pending: 0, synced: 0, failed: 0 });
 
+/**
+ * Appends to a contact's audit trail. Always called with the transaction of the change
+ * it records, so the trail can neither miss a change nor tell of one that was rolled back.
+ */
+async function appendContactEvent(
+  tx: Prisma.TransactionClient,
+  contactId: number,
+  type: ContactEventType,
+  payload: Prisma.InputJsonObject,
+): Promise<void> {
+  await tx.contactEvent.create({ data: { contactId, type, payload } });
+}
+
 /** The mirror's reads and writes of local state: sync columns and graphile-worker's job tables. */
 export class SyncRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
-  getContact(id: number) {
-    return this.prisma.contact.findUnique({ where: { id } });
+  async getContact(id: number): Promise<Contact | null> {
+    const [row] = await this.prisma.$queryRaw<ContactRow[]>`SELECT ${CONTACT_COLUMNS} FROM contacts WHERE id = ${id}`;
+    return row ? toContact(row) : null;
   }
 
-  getNote(id: number) {
-    return this.prisma.note.findUnique({ where: { id } });
+  async getNote(id: number): Promise<Note | null> {
+    const [row] = await this.prisma.$queryRaw<NoteRow[]>`SELECT ${NOTE_COLUMNS} FROM notes WHERE id = ${id}`;
+    return row ? toNote(row) : null;
   }
 
   /** Whether a Pipedrive person is already the mirror of some contact. */

@@ -3,13 +3,13 @@ import type { ContactMirror } from '../../src/contacts/mirror-port';
 
 /**
  * A mirror whose job queue fails unexpectedly whenever a contact is queued: the statement that
- * creates a contact fails inside PostgreSQL with `message` in its error (an invalid cast), and
- * queuing a change rejects with it. Notes are queued as nothing.
+ * creates or changes a contact fails inside PostgreSQL with `message` in its error (an invalid
+ * cast). Notes are queued as nothing.
  */
 export const brokenMirror = (message: string): ContactMirror => ({
   newContactJobSql: () => Prisma.sql`(${message}::int)`,
   newNoteJobSql: () => Prisma.sql`NULL`,
-  enqueueContact: async () => Promise.reject(new Error(message)),
+  changedContactJobSql: () => Prisma.sql`(${message}::int)`,
   requeueContact: async () => 0,
   crmState: async () => 'ok',
 });

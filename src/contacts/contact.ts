@@ -1,0 +1,68 @@
+/**
+ * The contact capability's records: what the routes, the service and the mirror speak in. The
+ * repositories map rows to them; nothing above them sees a row, an ORM type or SQL.
+ */
+
+/** Where a row stands with its Pipedrive mirror. */
+export type SyncStatus = 'disabled' | 'pending' | 'synced' | 'failed';
+
+/** The fields of a contact that callers write and the mirror sends. */
+export type ContactField = 'name' | 'email' | 'phone';
+
+export interface Contact {
+  id: number;
+  name: string;
+  email: string | null;
+  phone: string | null;
+  /** Its Pipedrive person, once linked. */
+  crmId: number | null;
+  syncStatus: SyncStatus;
+  crmSyncedAt: Date | null;
+  crmLastError: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface Note {
+  id: number;
+  contactId: number;
+  content: string;
+  /** Its Pipedrive note, once added. */
+  crmId: number | null;
+  syncStatus: SyncStatus;
+  crmSyncedAt: Date | null;
+  crmLastError: string | null;
+  createdAt: Date;
+}
+
+export type ContactEventType = 'created' | 'updated' | 'note_added' | 'crm_synced' | 'crm_failed';
+
+/** One entry of a contact's audit trail. */
+export interface ContactEvent {
+  id: number;
+  contactId: number;
+  type: ContactEventType;
+  payload: unknown;
+  createdAt: Date;
+}
+
+/** A contact to record: email and phone may be absent. */
+export interface NewContact {
+  name: string;
+  email?: string | null;
+  phone?: string | null;
+}
+
+/** The fields to change; null clears email or phone. */
+export type ContactChanges = Partial<Record<'name', string> & Record<'email' | 'phone', string | null>>;
+
+export interface Page {
+  skip: number;
+  limit: number;
+}
+
+export interface ContactFilter extends Page {
+  /** A case-insensitive substring of the name. */
+  search?: string;
+  email?: string;
+}
