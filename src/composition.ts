@@ -39,7 +39,7 @@ export interface ServiceOverrides {
 export function buildServices(config: Config, databaseUrl: string, logger: Logger, overrides: ServiceOverrides = {}): Services {
   const prisma = createPrismaClient({ ...config.database, url: databaseUrl }, logger);
   const db = new TransactionScope(prisma);
-  const syncRepository = new SyncRepository(prisma);
+  const syncRepository = new SyncRepository(db);
   const metrics = new Metrics(() => syncRepository.queueDepth());
   const apiToken = config.pipedrive.apiKey;
 

@@ -6,8 +6,8 @@ export abstract class AppError extends Error {
   abstract readonly status: number;
   abstract readonly code: string;
 
-  constructor(message: string, readonly details?: unknown) {
-    super(message);
+  constructor(message: string, readonly details?: unknown, options?: ErrorOptions) {
+    super(message, options);
     this.name = new.target.name;
   }
 

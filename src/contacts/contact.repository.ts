@@ -1,5 +1,5 @@
 import { Prisma } from '@prisma/client';
-import { sqlState } from '../db/errors';
+import { ForeignKeyViolationError, UniqueViolationError } from '../db/errors';
 import type { TransactionScope } from '../db/transaction-scope';
 import { ContactExistsError, NotFoundError } from '../errors';
 import type { Contact, ContactChanges, ContactEvent, ContactField, ContactFilter, NewContact, Note, Page } from './contact';
@@ -91,8 +91,6 @@ function mirrorJobParts(jobSql: Prisma.Sql | undefined, source: string): { job: 
 /** A searched `%` or `_` must match itself in ILIKE. */
 const escapeLikePattern = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
 
-const isUniqueViolation = (error: unknown) =>
-  sqlState(error) === '23505' || (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002');
 
 /**
  * Data access for contacts, their notes and their audit trail, in plain SQL through Prisma's
@@ -225,7 +223,9 @@ export class ContactRepository {
       if (!row) throw new Error('adding a note returned no row');
       return toNote(row);
     } catch (error) {
-      if (sqlState(error) === '23503') throw new NotFoundError(`Contact ${contactId} not found`);
+      if (error instanceof ForeignKeyViolationError && error.constraint === 'notes_contact_id_fkey') {
+        throw new NotFoundError(`Contact ${contactId} not found`);
+      }
       throw error;
     }
   }
@@ -235,12 +235,9 @@ export class ContactRepository {
     await this.db.client.$queryRaw`SELECT 1`;
   }
 
-  /**
-   * Contacts are written from the API with no crm_id, so the only unique
-   * constraint such a write can break is the one on email.
-   */
+  /** A write that took another contact's email: CONTACT_EXISTS, naming that contact. */
   private async asEmailConflict(error: unknown, email: string | null | undefined): Promise<unknown> {
-    if (!isUniqueViolation(error) || !email) return error;
+    if (!(error instanceof UniqueViolationError && error.constraint === 'contacts_email_key') || !email) return error;
     // Outside the caller's transaction, which the failed statement has aborted.
     const [existing] = await this.db.prisma.$queryRaw<{ id: number }[]>`SELECT id FROM contacts WHERE email = ${email}`;
     return existing ? new ContactExistsError(existing.id) : error;

@@ -1,4 +1,5 @@
 import { Prisma } from '@prisma/client';
+import { ServiceUnavailableError } from '../errors';
 
 /** Prisma error codes meaning "no usable connection", not "bad query". */
 const UNREACHABLE_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
@@ -32,6 +33,7 @@ const UNAVAILABLE_SQLSTATE = /^(08|57P0[123])/;
 interface AdapterErrorCause {
   kind?: unknown;
   originalCode?: unknown;
+  originalMessage?: unknown;
 }
 
 /**
@@ -48,13 +50,13 @@ function adapterErrorCause(error: Error): AdapterErrorCause | undefined {
 }
 
 /** PostgreSQL's SQLSTATE of a failed raw statement (P2010), such as 23505 for a unique violation. */
-export function sqlState(error: unknown): string | undefined {
+function sqlState(error: unknown): string | undefined {
   if (!(error instanceof Error)) return undefined;
   const code = adapterErrorCause(error)?.originalCode;
   return typeof code === 'string' ? code : undefined;
 }
 
-export function isDatabaseUnavailable(error: unknown): boolean {
+function isDatabaseUnavailable(error: unknown): boolean {
   if (error instanceof Prisma.PrismaClientInitializationError) return true;
   if (error instanceof Prisma.PrismaClientKnownRequestError && UNREACHABLE_CODES.has(error.code)) return true;
   if (!(error instanceof Error)) return false;
@@ -62,4 +64,54 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (typeof cause?.kind === 'string' && UNREACHABLE_KINDS.has(cause.kind)) return true;
   if (typeof cause?.originalCode === 'string' && UNAVAILABLE_SQLSTATE.test(cause.originalCode)) return true;
   return UNREACHABLE_MESSAGES.some((pattern) => pattern.test(error.message));
+}
+
+/** A statement broke a unique constraint: `constraint` names it (e.g. contacts_email_key). */
+export class UniqueViolationError extends Error {
+  override readonly name = 'UniqueViolationError';
+
+  constructor(readonly constraint: string | undefined, options?: ErrorOptions) {
+    super(`unique constraint ${constraint ?? '(unknown)'} violated`, options);
+  }
+}
+
+/** A statement referred to a row that does not exist: `constraint` names the foreign key. */
+export class ForeignKeyViolationError extends Error {
+  override readonly name = 'ForeignKeyViolationError';
+
+  constructor(readonly constraint: string | undefined, options?: ErrorOptions) {
+    super(`foreign key ${constraint ?? '(unknown)'} violated`, options);
+  }
+}
+
+/** A statement waited for a lock longer than the transaction's lock_timeout. */
+export class LockTimeoutError extends Error {
+  override readonly name = 'LockTimeoutError';
+}
+
+/** The constraint PostgreSQL names in its message (`... violates unique constraint "contacts_email_key"`). */
+function constraintName(error: Error): string | undefined {
+  const message = adapterErrorCause(error)?.originalMessage;
+  return typeof message === 'string' ? /constraint "([^"]+)"/.exec(message)?.[1] : undefined;
+}
+
+/**
+ * The one place driver errors are read: what a statement or transaction threw, as an error the rest
+ * of the code knows. The database not answering becomes ServiceUnavailableError (503); broken
+ * constraints and lock time-outs become the classes above, for the repositories to turn into their
+ * domain's errors; anything else is returned as it is.
+ */
+export function classifyDatabaseError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  if (isDatabaseUnavailable(error)) return new ServiceUnavailableError('The database is unavailable; try again shortly', undefined, { cause: error });
+  switch (sqlState(error) ?? (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002' ? '23505' : undefined)) {
+    case '23505':
+      return new UniqueViolationError(constraintName(error), { cause: error });
+    case '23503':
+      return new ForeignKeyViolationError(constraintName(error), { cause: error });
+    case '55P03':
+      return new LockTimeoutError('lock_timeout ran out', { cause: error });
+    default:
+      return error;
+  }
 }

@@ -2,6 +2,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '@prisma/client';
 import pg from 'pg';
 import type { Logger } from '../logger';
+import { classifyDatabaseError } from './errors';
 
 export type { PrismaClient };
 
@@ -38,7 +39,19 @@ export function createPrismaClient(options: DatabaseOptions, logger: Logger): Pr
   pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
   reclaimBrokenConnections(pool, logger);
   const adapter = new PrismaPg(pool, { disposeExternalPool: true });
-  return new PrismaClient({ adapter });
+  // Every statement's failure is classified here, once (see classifyDatabaseError). The extension
+  // adds no method or type, so the client keeps PrismaClient's type.
+  return new PrismaClient({ adapter }).$extends({
+    query: {
+      async $allOperations({ args, query }) {
+        try {
+          return await query(args);
+        } catch (error) {
+          throw classifyDatabaseError(error);
+        }
+      },
+    },
+  }) as unknown as PrismaClient;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Prisma, PrismaClient } from '@prisma/client';
+import { classifyDatabaseError } from './errors';
 
 /** Prisma's interactive transactions; `client` inside one of them. */
 export type TransactionClient = Prisma.TransactionClient;
@@ -27,6 +28,9 @@ export class TransactionScope {
   transaction<T>(work: (tx: TransactionClient) => Promise<T>): Promise<T> {
     const open = this.current.getStore();
     if (open) return work(open);
-    return this.prisma.$transaction((tx) => this.current.run(tx, () => work(tx)));
+    // Statements' failures are classified by the client; BEGIN's and COMMIT's are not statements of it.
+    return this.prisma.$transaction((tx) => this.current.run(tx, () => work(tx))).catch((error: unknown) => {
+      throw classifyDatabaseError(error);
+    });
   }
 }

@@ -1,11 +1,9 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { isDatabaseUnavailable } from '../db/errors';
 import {
   AppError,
   MalformedJsonError,
   NotFoundError,
   PayloadTooLargeError,
-  ServiceUnavailableError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../errors';
@@ -30,7 +28,6 @@ function fromBodyParser(error: { type?: unknown; limit?: unknown; status?: unkno
 
 function toAppError(error: unknown): AppError | undefined {
   if (error instanceof AppError) return error;
-  if (isDatabaseUnavailable(error)) return new ServiceUnavailableError('The database is unavailable; try again shortly');
   // The router could not decode a path parameter.
   if (error instanceof URIError) {
     return new ValidationError('Invalid path parameters', [{ field: 'path parameters', message: 'is not valid percent-encoding' }]);

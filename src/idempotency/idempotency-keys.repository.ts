@@ -1,3 +1,4 @@
+import { LockTimeoutError } from '../db/errors';
 import type { TransactionScope } from '../db/transaction-scope';
 
 /** Identifies one key: whose it is (the caller's scope) and the key itself. */
@@ -17,11 +18,12 @@ export class IdempotencyKeysRepository {
   constructor(private readonly db: TransactionScope) {}
 
   /**
-   * Claims the key for this transaction: true when it was free (never used, or expired), false when
-   * a committed request holds it. A request that holds it uncommitted makes this wait for its
-   * commit or rollback, at most `lock_timeout` (see `limitLockWait`).
+   * Claims the key for this transaction: `claimed` when it was free (never used, or expired), `taken`
+   * when a committed request holds it. A request that holds it uncommitted makes this wait for its
+   * commit or rollback, at most `lock_timeout` (see `limitLockWait`); past that, `busy`, and this
+   * transaction can only be rolled back.
    */
-  async claim(ref: KeyRef, requestHash: string, ttlMs: number): Promise<boolean> {
+  async claim(ref: KeyRef, requestHash: string, ttlMs: number): Promise<'claimed' | 'taken' | 'busy'> {
     const rows = await this.db.client.$queryRaw<unknown[]>`
       INSERT INTO idempotency_keys (caller, key, request_hash, expires_at)
       VALUES (${ref.caller}, ${ref.key}, ${requestHash}, now() + make_interval(secs => ${ttlMs / 1000}))
@@ -29,8 +31,12 @@ export class IdempotencyKeysRepository {
         SET request_hash = EXCLUDED.request_hash, response_status = NULL, response_body = NULL,
             created_at = now(), expires_at = EXCLUDED.expires_at
         WHERE idempotency_keys.expires_at <= now()
-      RETURNING 1`;
-    return rows.length > 0;
+      RETURNING 1`.catch((error: unknown) => {
+      if (error instanceof LockTimeoutError) return 'busy' as const;
+      throw error;
+    });
+    if (rows === 'busy') return rows;
+    return rows.length > 0 ? 'claimed' : 'taken';
   }
 
   /** Bounds how long this transaction waits for a lock from now on (`SET LOCAL lock_timeout`). */

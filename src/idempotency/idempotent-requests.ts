@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'safe-stable-stringify';
 import { z } from 'zod';
-import { sqlState } from '../db/errors';
 import type { TransactionScope } from '../db/transaction-scope';
 import { IdempotencyKeyInUseError, IdempotencyKeyReusedError, ValidationError } from '../errors';
 import type { RouteResult } from '../http/route';
@@ -56,9 +55,6 @@ export function requestHash(method: string, path: string, body: unknown): string
   return createHash('sha256').update(`${method} ${path}\n${stringify(body ?? null)}`).digest('hex');
 }
 
-/** SQLSTATE lock_not_available: lock_timeout ran out. */
-const LOCK_TIMEOUT = '55P03';
-
 /** Expired keys deleted per statement, so that a purge never holds many rows at once. */
 const PURGE_BATCH = 500;
 
@@ -82,20 +78,19 @@ export class IdempotentRequests {
    * write, so milliseconds), then replays it; past `lockWaitMs`, 409 IDEMPOTENCY_KEY_IN_USE.
    */
   async answer(request: IdempotentRequest, handle: () => Promise<RouteResult>): Promise<IdempotentAnswer> {
-    const outcome = await this.db
-      .transaction(async (): Promise<{ replay: { status: number; body: unknown } } | { first: RouteResult }> => {
+    const outcome = await this.db.transaction(
+      async (): Promise<{ replay: { status: number; body: unknown } } | { first: RouteResult }> => {
         await this.keys.limitLockWait(this.settings.lockWaitMs);
-        if (!(await this.keys.claim(request, request.requestHash, this.settings.ttlMs))) return { replay: await this.stored(request) };
+        const claim = await this.keys.claim(request, request.requestHash, this.settings.ttlMs);
+        if (claim === 'busy') throw this.inUse();
+        if (claim === 'taken') return { replay: await this.stored(request) };
         // The bound is for waiting on the key only: the write waits for its locks as any write does.
         await this.keys.restoreLockWait();
         const first = await handle();
         await this.keys.saveAnswer(request, first.status, first.body);
         return { first };
-      })
-      .catch((error: unknown) => {
-        if (sqlState(error) === LOCK_TIMEOUT) throw this.inUse();
-        throw error;
-      });
+      },
+    );
     if ('replay' in outcome) return { status: outcome.replay.status, body: outcome.replay.body, replayed: true };
 
     const { first } = outcome;

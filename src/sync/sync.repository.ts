@@ -1,5 +1,6 @@
-import type { Prisma, PrismaClient } from '@prisma/client';
+import type { Prisma } from '@prisma/client';
 import type { Contact, ContactEventType, Note } from '../contacts/contact';
+import type { TransactionScope } from '../db/transaction-scope';
 import { CONTACT_COLUMNS, NOTE_COLUMNS, toContact, toNote, type ContactRow, type NoteRow } from '../contacts/contact.repository';
 import { addMirrorJob, contactQueue, MIRROR_CONTACT } from './jobs';
 
@@ -28,30 +29,30 @@ async function appendContactEvent(
 
 /** The mirror's reads and writes of local state: sync columns and graphile-worker's job tables. */
 export class SyncRepository {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(private readonly db: TransactionScope) {}
 
   async getContact(id: number): Promise<Contact | null> {
-    const [row] = await this.prisma.$queryRaw<ContactRow[]>`SELECT ${CONTACT_COLUMNS} FROM contacts WHERE id = ${id}`;
+    const [row] = await this.db.client.$queryRaw<ContactRow[]>`SELECT ${CONTACT_COLUMNS} FROM contacts WHERE id = ${id}`;
     return row ? toContact(row) : null;
   }
 
   async getNote(id: number): Promise<Note | null> {
-    const [row] = await this.prisma.$queryRaw<NoteRow[]>`SELECT ${NOTE_COLUMNS} FROM notes WHERE id = ${id}`;
+    const [row] = await this.db.client.$queryRaw<NoteRow[]>`SELECT ${NOTE_COLUMNS} FROM notes WHERE id = ${id}`;
     return row ? toNote(row) : null;
   }
 
   /** Whether a Pipedrive person is already the mirror of some contact. */
   async isPersonLinked(crmId: number): Promise<boolean> {
-    return (await this.prisma.contact.count({ where: { crmId } })) > 0;
+    return (await this.db.client.contact.count({ where: { crmId } })) > 0;
   }
 
   /** Whether a Pipedrive note is already the mirror of some note. */
   async isNoteLinked(crmId: number): Promise<boolean> {
-    return (await this.prisma.note.count({ where: { crmId } })) > 0;
+    return (await this.db.client.note.count({ where: { crmId } })) > 0;
   }
 
   async linkPerson(contactId: number, crmId: number): Promise<void> {
-    await this.prisma.contact.updateMany({ where: { id: contactId, crmId: null }, data: { crmId } });
+    await this.db.client.contact.updateMany({ where: { id: contactId, crmId: null }, data: { crmId } });
   }
 
   /**
@@ -59,7 +60,7 @@ export class SyncRepository {
    * `action` says what reached Pipedrive, for the contact's audit trail.
    */
   async markContactSynced(contactId: number, jobId: string, crmId: number, action: 'created' | 'linked' | 'updated'): Promise<void> {
-    await this.prisma.$transaction(async (tx) => {
+    await this.db.transaction(async (tx) => {
       await tx.$executeRaw`
         UPDATE contacts
            SET crm_synced_at = now(), crm_last_error = NULL,
@@ -75,7 +76,7 @@ export class SyncRepository {
 
   /** Keeps the error while retrying; `final` marks the contact failed. */
   async recordContactError(contactId: number, message: string, final: boolean): Promise<void> {
-    await this.prisma.$transaction(async (tx) => {
+    await this.db.transaction(async (tx) => {
       await tx.contact.updateMany({
         where: { id: contactId },
         data: { crmLastError: message, ...(final ? { syncStatus: 'failed' as const } : {}) },
@@ -85,7 +86,7 @@ export class SyncRepository {
   }
 
   async markNoteSynced(noteId: number, contactId: number, crmId: number): Promise<void> {
-    await this.prisma.$transaction(async (tx) => {
+    await this.db.transaction(async (tx) => {
       await tx.note.updateMany({
         where: { id: noteId },
         data: { crmId, syncStatus: 'synced', crmSyncedAt: new Date(), crmLastError: null },
@@ -95,7 +96,7 @@ export class SyncRepository {
   }
 
   async recordNoteError(noteId: number, contactId: number, message: string, final: boolean): Promise<void> {
-    await this.prisma.$transaction(async (tx) => {
+    await this.db.transaction(async (tx) => {
       await tx.note.updateMany({
         where: { id: noteId },
         data: { crmLastError: message, ...(final ? { syncStatus: 'failed' as const } : {}) },
@@ -109,7 +110,7 @@ export class SyncRepository {
    * none, queues a full sync. Returns how many jobs were queued.
    */
   async requeueContact(contactId: number, maxAttempts: number): Promise<number> {
-    return this.prisma.$transaction(async (tx) => {
+    return this.db.transaction(async (tx) => {
       await tx.contact.update({ where: { id: contactId }, data: { syncStatus: 'pending' } });
       await tx.note.updateMany({ where: { contactId, syncStatus: 'failed' }, data: { syncStatus: 'pending' } });
       const rescheduled = await tx.$queryRaw<{ id: bigint }[]>`
@@ -124,7 +125,7 @@ export class SyncRepository {
 
   /** Jobs waiting to run or retry, and jobs given up. */
   async queueDepth(): Promise<{ queued: number; failed: number }> {
-    const [row] = await this.prisma.$queryRaw<{ queued: bigint; failed: bigint }[]>`
+    const [row] = await this.db.client.$queryRaw<{ queued: bigint; failed: bigint }[]>`
       SELECT count(*) FILTER (WHERE attempts < max_attempts) AS queued,
              count(*) FILTER (WHERE attempts >= max_attempts) AS failed
         FROM graphile_worker.jobs`;
@@ -133,10 +134,10 @@ export class SyncRepository {
 
   async overview(): Promise<SyncOverview> {
     const [contacts, notes, depth, oldest] = await Promise.all([
-      this.prisma.contact.groupBy({ by: ['syncStatus'], _count: { _all: true } }),
-      this.prisma.note.groupBy({ by: ['syncStatus'], _count: { _all: true } }),
+      this.db.client.contact.groupBy({ by: ['syncStatus'], _count: { _all: true } }),
+      this.db.client.note.groupBy({ by: ['syncStatus'], _count: { _all: true } }),
       this.queueDepth(),
-      this.prisma.$queryRaw<{ oldest: Date | null }[]>`
+      this.db.client.$queryRaw<{ oldest: Date | null }[]>`
         SELECT min(created_at) AS oldest FROM graphile_worker.jobs WHERE attempts < max_attempts`,
     ]);
     const tally = (rows: { syncStatus: keyof SyncCounts; _count: { _all: number } }[]) =>
