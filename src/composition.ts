@@ -51,7 +51,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
     const client = new PipedriveClient({
       apiToken,
       baseUrl: config.pipedrive.baseUrl,
-      requestTimeoutMs: config.pipedrive.timeoutMs,
+      timeoutMs: config.pipedrive.timeoutMs,
       logger,
       rateLimiter: new RateLimiter(),
       onOutcome: (outcome, call) => {

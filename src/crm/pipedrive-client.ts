@@ -15,12 +15,12 @@ export interface PipedriveClientOptions {
   apiToken: string;
   /** Default https://api.pipedrive.com */
   baseUrl?: string;
-  connectTimeoutMs?: number;
   /**
-   * Limits the wait for the response headers and, separately, each gap while the body arrives.
-   * undici checks these on a timer with about half a second resolution, so they may fire up to ~1 s late.
+   * PIPEDRIVE_TIMEOUT_MS: limits connecting, the wait for the response headers and, separately, each
+   * gap while the body arrives. undici checks these on a timer with about half a second resolution,
+   * so they may fire up to ~1 s late.
    */
-  requestTimeoutMs?: number;
+  timeoutMs: number;
   logger?: Logger;
   rateLimiter?: RateLimiter;
   onOutcome?: (outcome: 'ok' | CrmErrorKind, call: CallReport) => void;
@@ -60,13 +60,12 @@ export class PipedriveClient implements CrmGateway {
 
   constructor(options: PipedriveClientOptions) {
     const base = new URL(options.baseUrl ?? 'https://api.pipedrive.com');
-    const requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
     this.#apiToken = options.apiToken;
     this.pathPrefix = base.pathname.replace(/\/+$/, '');
     this.pool = new Pool(base.origin, {
-      connect: { timeout: options.connectTimeoutMs ?? 5_000 },
-      headersTimeout: requestTimeoutMs,
-      bodyTimeout: requestTimeoutMs,
+      connect: { timeout: options.timeoutMs },
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
     });
     this.logger = options.logger;
     this.rateLimiter = options.rateLimiter;

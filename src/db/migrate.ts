@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import pg from 'pg';
+import { withClient } from './pg-admin';
 
 // Two levels up from both src/db (ts-jest, tsx) and dist/db (compiled).
 export const repoRoot = path.resolve(__dirname, '..', '..');
@@ -19,30 +19,32 @@ export async function applyMigrations(databaseUrl: string): Promise<void> {
   }
 }
 
+/** Migration folders in prisma/migrations, oldest first. */
+export async function localMigrations(): Promise<string[]> {
+  const entries = await readdir(migrationsDirectory, { withFileTypes: true });
+  return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+}
+
 /** Migration folders not yet successfully applied to the database, oldest first. */
 export async function listPendingMigrations(databaseUrl: string): Promise<string[]> {
-  const entries = await readdir(migrationsDirectory, { withFileTypes: true });
-  const local = entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
-  const applied = await appliedMigrations(databaseUrl);
+  const [local, applied] = await Promise.all([localMigrations(), appliedMigrations(databaseUrl)]);
   return local.filter((name) => !applied.has(name));
 }
 
 async function appliedMigrations(databaseUrl: string): Promise<Set<string>> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ migration_name: string }>(
-      `SELECT migration_name FROM _prisma_migrations
-        WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
-    );
-    return new Set(rows.map((row) => row.migration_name));
-  } catch (error) {
-    // Prisma creates the table with the first migration it applies.
-    if ((error as { code?: unknown }).code === UNDEFINED_TABLE) return new Set();
-    throw error;
-  } finally {
-    await client.end();
-  }
+  return withClient(databaseUrl, async (client) => {
+    try {
+      const { rows } = await client.query<{ migration_name: string }>(
+        `SELECT migration_name FROM _prisma_migrations
+          WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+      );
+      return new Set(rows.map((row) => row.migration_name));
+    } catch (error) {
+      // Prisma creates the table with the first migration it applies.
+      if ((error as { code?: unknown }).code === UNDEFINED_TABLE) return new Set<string>();
+      throw error;
+    }
+  });
 }
 
 /** Runs the installed Prisma CLI on `databaseUrl` (passed in the environment) and collects its output. */

@@ -1,5 +1,4 @@
-import { readdir } from 'node:fs/promises';
-import { listPendingMigrations, migrationsDirectory } from '../db/migrate';
+import { listPendingMigrations, localMigrations } from '../db/migrate';
 import { withClient } from '../db/pg-admin';
 
 const UNDEFINED_TABLE = '42P01';
@@ -31,11 +30,6 @@ interface HistoryRow {
   finished_at: Date | null;
   rolled_back_at: Date | null;
   logs: string | null;
-}
-
-export async function localMigrations(): Promise<string[]> {
-  const entries = await readdir(migrationsDirectory, { withFileTypes: true });
-  return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
 }
 
 async function history(url: string): Promise<HistoryRow[]> {

@@ -46,11 +46,6 @@ export class CrmHealth {
     }
   }
 
-  /** Resolves once every recorded change has been written. */
-  flushed(): Promise<void> {
-    return this.writes;
-  }
-
   private async save(state: CrmHealthState, detail: string | null): Promise<void> {
     try {
       await this.prisma.crmHealth.upsert({

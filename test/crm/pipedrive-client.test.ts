@@ -20,8 +20,7 @@ function clientFor(target: FakePipedrive, options: Partial<PipedriveClientOption
   return new PipedriveClient({
     apiToken: target.token,
     baseUrl: target.url,
-    connectTimeoutMs: TIMEOUT_MS,
-    requestTimeoutMs: TIMEOUT_MS,
+    timeoutMs: TIMEOUT_MS,
     onOutcome: (outcome) => outcomes.push(outcome),
     ...options,
   });
@@ -364,7 +363,7 @@ describe('PipedriveClient failures', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     await new Promise((resolve) => server.close(resolve));
-    const unreachable = new PipedriveClient({ apiToken: 'secret', baseUrl: `http://127.0.0.1:${port}`, connectTimeoutMs: TIMEOUT_MS });
+    const unreachable = new PipedriveClient({ apiToken: 'secret', baseUrl: `http://127.0.0.1:${port}`, timeoutMs: TIMEOUT_MS });
     try {
       const error = await crmFailure(unreachable.getPerson(1));
       expect(error).toMatchObject({ kind: 'unavailable', message: expect.stringContaining('ECONNREFUSED') });
