@@ -26,11 +26,13 @@ interface Service {
   volumes?: (string | { type?: string; source?: string; target?: string; read_only?: boolean })[];
   env_file?: string | (string | { path: string; required?: boolean | string })[];
   environment?: EnvMap | string[];
+  configs?: (string | { source: string; target?: string })[];
 }
 
 interface ComposeFile {
   services: Record<string, Service>;
   volumes?: Record<string, unknown>;
+  configs?: Record<string, { content?: string; file?: string }>;
 }
 
 const compose = parse(read('docker-compose.yml')) as ComposeFile;
@@ -228,7 +230,7 @@ describe('docker-compose.yml', () => {
   it('n8n: a pinned image, started once the API is healthy, health check on /healthz', () => {
     const n8n = service('n8n');
     expect(n8n.image).toMatch(/^n8nio\/n8n:\d+\.\d+\.\d+$/);
-    expect(dependsOn(n8n)).toEqual({ api: 'service_healthy' });
+    expect(dependsOn(n8n)).toEqual({ db: 'service_healthy', api: 'service_healthy' });
     expect(healthcheckCommand(n8n)).toMatch(/:5678\/healthz\b/);
     expect(containerPorts(n8n)).toContain('5678');
   });
@@ -241,6 +243,33 @@ describe('docker-compose.yml', () => {
     const workflows = n8nMounts.find((mount) => path.resolve(root, mount.source) === path.join(root, 'n8n'));
     expect(workflows).toMatchObject({ readOnly: true });
     expect(workflows!.target).toMatch(/^\//);
+  });
+
+  it.each([
+    ['no .env', {}],
+    ['a .env copied from .env.example', envExample],
+    ['other database settings', { ...envExample, POSTGRES_USER: 'app', POSTGRES_PASSWORD: 'p@ss:w/rd', POSTGRES_DB: 'crm' }],
+  ])('n8n: with %s, runs on a database of its own in the db service, with its credentials', (_name, vars) => {
+    const n8n = containerEnv(service('n8n'), vars);
+    const db = containerEnv(service('db'), vars);
+    expect(n8n).toMatchObject({
+      DB_TYPE: 'postgresdb',
+      DB_POSTGRESDB_HOST: 'db',
+      DB_POSTGRESDB_PORT: '5432',
+      DB_POSTGRESDB_USER: db.POSTGRES_USER,
+      DB_POSTGRESDB_PASSWORD: db.POSTGRES_PASSWORD,
+    });
+    expect(n8n.DB_POSTGRESDB_DATABASE).toBeTruthy();
+    expect(n8n.DB_POSTGRESDB_DATABASE).not.toBe(db.POSTGRES_DB);
+  });
+
+  it("db: creates n8n's database when it initialises its volume (an init script of the postgres image)", () => {
+    const scripts = (service('db').configs ?? [])
+      .map((config) => (typeof config === 'string' ? { source: config, target: `/${config}` } : config))
+      .filter(({ target }) => target !== undefined && /^\/docker-entrypoint-initdb\.d\/[^/]+\.sql$/.test(target));
+    const sql = scripts.map(({ source }) => compose.configs?.[source]?.content ?? '').join('\n');
+    const created = [...sql.matchAll(/^\s*CREATE DATABASE\s+"?(\w+)"?\s*;/gim)].map((m) => m[1]);
+    expect(created).toEqual([containerEnv(service('n8n'), envExample).DB_POSTGRESDB_DATABASE]);
   });
 
   it('n8n: the workflows reach the API inside the stack and may read that address', () => {

@@ -7,9 +7,10 @@
  * Expressions (`={{ ... }}`) are evaluated as n8n does: the parameter is split into text and
  * `{{ code }}` chunks; a lone chunk yields its value as is, several are joined into a string.
  * The code runs as JavaScript in a `node:vm` context that holds only what these workflows may
- * use: `$json`, `$input`, `$('Node name')`, `$node`, `$env.CONTACT_API_URL` and the standard
- * built-ins. Anything else (another variable, an n8n-only helper such as `.isEmpty()`) throws,
- * so a workflow that uses it fails here and the evaluator has to be taught it first.
+ * use: `$json`, `$input`, `$('Node name')`, `$node`, `$env.CONTACT_API_URL`, `$workflow.id`,
+ * `$execution.id` and the standard built-ins. Anything else (another variable, an n8n-only helper
+ * such as `.isEmpty()`) throws, so a workflow that uses it fails here and the evaluator has to be
+ * taught it first.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -17,15 +18,35 @@ import vm from 'node:vm';
 import { z } from 'zod';
 import { contactRoutes } from '../../src/contacts/contact.routes';
 import type { ContactService } from '../../src/contacts/contact.service';
+import {
+  IdempotencyKeyInUseError,
+  IdempotencyKeyReusedError,
+  RateLimitedError,
+  UnauthorizedError,
+  type AppError,
+  type ValidationError,
+} from '../../src/errors';
+import { isOpenPath } from '../../src/http/api-keys';
+import { ErrorResponse } from '../../src/http/error-response';
 import { healthRoutes } from '../../src/http/health.routes';
 import type { AnyRoute } from '../../src/http/route';
+import { parseIdempotencyKey } from '../../src/idempotency/idempotent-requests';
 import type { SyncRepository } from '../../src/sync/sync.repository';
 import { syncRoutes } from '../../src/sync/sync.routes';
 
 export const WORKFLOW_DIR = path.resolve(__dirname, '../../n8n');
 
-/** The credential every call to the API uses: n8n's Header Auth, sending `x-api-key`. */
-export const API_KEY_CREDENTIAL = { type: 'httpHeaderAuth', name: 'Contact sync API key' } as const;
+/**
+ * The credential every call to the API uses: n8n's Header Auth, sending `x-api-key`. The set-up
+ * in the READMEs creates it with this id, so the workflows find it whichever is imported first;
+ * an import links a credential of another id by name.
+ */
+export const API_KEY_CREDENTIAL = {
+  type: 'httpHeaderAuth',
+  name: 'Contact sync API key',
+  id: 'yd8VE1PvDXGZjdwm',
+  header: 'x-api-key',
+} as const;
 
 /** Every URL starts with this expression; the environment variable holds the API's base URL. */
 const API_BASE = /^\{\{\s*\$env\.CONTACT_API_URL\s*\}\}/;
@@ -54,10 +75,14 @@ const NodeShape = z.looseObject({
   parameters: z.record(z.string(), z.unknown()),
   credentials: z.record(z.string(), z.unknown()).optional(),
   onError: z.enum(['stopWorkflow', 'continueRegularOutput', 'continueErrorOutput']).optional(),
+  retryOnFail: z.boolean().optional(),
+  maxTries: z.number().int().optional(),
+  waitBetweenTries: z.number().int().optional(),
   disabled: z.boolean().optional(),
 });
 
 const WorkflowShape = z.looseObject({
+  id: z.string().optional(),
   name: z.string().min(1),
   nodes: z.array(NodeShape).min(1),
   connections: z.record(z.string(), z.record(z.string(), z.array(z.array(Connection).nullable()))),
@@ -92,6 +117,7 @@ const HTTP_REQUEST = 'n8n-nodes-base.httpRequest';
 const SWITCH = 'n8n-nodes-base.switch';
 const IF = 'n8n-nodes-base.if';
 const RESPOND = 'n8n-nodes-base.respondToWebhook';
+const SET = 'n8n-nodes-base.set';
 const STICKY_NOTE = 'n8n-nodes-base.stickyNote';
 
 const isTrigger = (node: N8nNode) => node.type === WEBHOOK || /Trigger$/.test(node.type);
@@ -103,6 +129,7 @@ function outputCount(node: N8nNode): number | undefined {
     case WEBHOOK:
     case HTTP_REQUEST:
     case RESPOND:
+    case SET:
       return 1 + errorOutput;
     case IF:
       return 2 + errorOutput;
@@ -131,6 +158,7 @@ const KNOWN_VERSIONS: Record<string, number[]> = {
   [SWITCH]: [3, 3.1, 3.2, 3.3, 3.4],
   [IF]: [2, 2.1, 2.2, 2.3],
   [RESPOND]: [1, 1.1, 1.2, 1.3, 1.4, 1.5],
+  [SET]: [3.3, 3.4],
   [STICKY_NOTE]: [1],
 };
 
@@ -155,9 +183,19 @@ function embeddedSecrets(value: unknown, at: string): string[] {
   return problems;
 }
 
-/** Structure: names, ids, one trigger, connections, reachability, credentials by reference only. */
+/**
+ * What n8n generates: 16 letters and digits. On PostgreSQL some of n8n's own columns holding a
+ * workflow id are varchar(16) (insights_metadata."workflowId"): a longer id fails every insights
+ * save, for every workflow of the instance. A fixed id makes importing a file again update it.
+ */
+const WORKFLOW_ID = /^[A-Za-z0-9]{16}$/;
+
+/** Structure: the id, names, node ids, one trigger, connections, reachability, credentials by reference only. */
 export function checkStructure(workflow: N8nWorkflow): string[] {
   const problems: string[] = [];
+  if (workflow.id === undefined || !WORKFLOW_ID.test(workflow.id)) {
+    problems.push(`the workflow id ${JSON.stringify(workflow.id)} must be 16 letters and digits, as n8n makes them`);
+  }
   const byName = new Map<string, N8nNode>();
   const ids = new Set<string>();
   for (const node of workflow.nodes) {
@@ -278,6 +316,18 @@ export interface ExpressionScope {
   env: Readonly<Record<string, string>>;
   /** The first output item of each node that has run, by name, for `$('Name')`. */
   outputs: ReadonlyMap<string, unknown>;
+  /** The run, for `$workflow.id` and `$execution.id`; outside a run they are not defined. */
+  run?: { workflowId: string; executionId: string };
+}
+
+/** An object of which expressions may read only the given keys. */
+function only(name: string, values: Record<string, unknown>): object {
+  return new Proxy(values, {
+    get(target, key) {
+      if (typeof key !== 'string' || !(key in target)) throw new Error(`${name}.${String(key)} is not available to the workflows here`);
+      return target[key];
+    },
+  });
 }
 
 function sandbox(scope: ExpressionScope): vm.Context {
@@ -302,6 +352,10 @@ function sandbox(scope: ExpressionScope): vm.Context {
     $: nodeData,
     $node: new Proxy({}, { get: (_target, key) => ({ json: nodeData(String(key)).item.json }) }),
     $env: env,
+    ...(scope.run && {
+      $workflow: only('$workflow', { id: scope.run.workflowId }),
+      $execution: only('$execution', { id: scope.run.executionId }),
+    }),
     // As in n8n's expression sandbox: isNaN and isFinite are the strict Number versions.
     isNaN: Number.isNaN,
     isFinite: Number.isFinite,
@@ -381,6 +435,16 @@ function findRoute(
 
 const httpMethod = (node: N8nNode) => String(node.parameters.method ?? 'GET').toUpperCase();
 
+const IDEMPOTENCY_KEY = 'idempotency-key';
+
+type Field = { name?: unknown; value?: unknown };
+
+/** The header fields a node sends (none without sendHeaders), unevaluated. */
+function headerFields(node: N8nNode): Field[] {
+  if (node.parameters.sendHeaders !== true) return [];
+  return (node.parameters.headerParameters as { parameters?: Field[] } | undefined)?.parameters ?? [];
+}
+
 /**
  * What can be checked without data: the URL's base and the route it names (an expression standing
  * for a whole path segment matches a `:param`), the credential, and body/query against the route.
@@ -389,11 +453,13 @@ export function checkHttpNodeStatically(node: N8nNode, routes: readonly AnyRoute
   const problems: string[] = [];
   const at = `"${node.name}"`;
   const { url, authentication, genericAuthType } = node.parameters;
-  const reference = node.credentials?.[API_KEY_CREDENTIAL.type] as { name?: unknown } | undefined;
+  const reference = node.credentials?.[API_KEY_CREDENTIAL.type] as { id?: unknown; name?: unknown } | undefined;
   if (authentication !== 'genericCredentialType' || genericAuthType !== API_KEY_CREDENTIAL.type || !reference) {
     problems.push(`${at} must authenticate with the Header Auth credential (genericCredentialType / httpHeaderAuth)`);
   } else if (reference.name !== API_KEY_CREDENTIAL.name) {
     problems.push(`${at} uses the credential "${String(reference.name)}"; expected "${API_KEY_CREDENTIAL.name}"`);
+  } else if (reference.id !== API_KEY_CREDENTIAL.id) {
+    problems.push(`${at} refers to the credential by the id ${JSON.stringify(reference.id)}; expected "${API_KEY_CREDENTIAL.id}"`);
   }
 
   const base = typeof url === 'string' && url.startsWith('=') ? API_BASE.exec(url.slice(1)) : null;
@@ -430,6 +496,17 @@ export function checkHttpNodeStatically(node: N8nNode, routes: readonly AnyRoute
     return problems;
   }
 
+  // A route that honours Idempotency-Key gets one, so that the node's retries replay instead of
+  // writing twice; other routes ignore it, and a lookup must not reuse the creation's key.
+  const { sendHeaders, specifyHeaders = 'keypair' } = node.parameters;
+  if (sendHeaders === true && specifyHeaders !== 'keypair') problems.push(`${at}: give headers as fields (specifyHeaders keypair)`);
+  const sendsKey = headerFields(node).some(({ name }) => typeof name === 'string' && name.toLowerCase() === IDEMPOTENCY_KEY);
+  if (route.idempotent && !sendsKey) {
+    problems.push(`${at}: ${method} ${route.path} takes an Idempotency-Key header; send one, so that retries replay instead of writing twice`);
+  } else if (!route.idempotent && sendsKey) {
+    problems.push(`${at}: ${method} ${route.path} ignores Idempotency-Key; do not send one`);
+  }
+
   const { sendBody, contentType = 'json', specifyBody, jsonBody, sendQuery } = node.parameters;
   if (route.body) {
     if (sendBody !== true) problems.push(`${at}: ${method} ${route.path} takes a JSON body; set sendBody`);
@@ -452,6 +529,8 @@ export interface ApiRequest {
   route: AnyRoute;
   params: Record<string, string>;
   query: Record<string, string | string[]>;
+  /** Headers the node sets itself, by lower-case name (the credential's x-api-key aside). */
+  headers: Record<string, string>;
   body: unknown;
 }
 
@@ -526,6 +605,26 @@ export function resolveRequest(
     problems.push(`${at}: ${method} ${route.path} takes no query parameters`);
   }
 
+  const headers: Record<string, string> = {};
+  for (const field of headerFields(node)) {
+    try {
+      const name = String(evaluateParameter(field.name, scope));
+      const value = evaluateParameter(field.value, scope);
+      if (typeof value === 'string' || typeof value === 'number') headers[name.toLowerCase()] = String(value);
+      else problems.push(`${at}: header ${name}: ${JSON.stringify(value)} is not a header value`);
+    } catch (error) {
+      problems.push(`${at}: header: ${(error as Error).message}`);
+    }
+  }
+  if (route.idempotent) {
+    try {
+      parseIdempotencyKey(headers[IDEMPOTENCY_KEY]);
+    } catch (error) {
+      const issues = (error as ValidationError).issues.map((issue) => issue.message).join('; ');
+      problems.push(`${at}: Idempotency-Key ${JSON.stringify(headers[IDEMPOTENCY_KEY])}: ${issues}`);
+    }
+  }
+
   let body: unknown;
   let bodyEvaluated = true;
   if (node.parameters.sendBody === true) {
@@ -553,20 +652,24 @@ export function resolveRequest(
     problems.push(`${at}: ${method} ${route.path} takes no body`);
   }
 
-  return { request: { method, path: url.pathname, route, params, query, body }, problems };
+  return { request: { method, path: url.pathname, route, params, query, headers, body }, problems };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Simulation
 
-/** What the stubbed API answers: a status and JSON body, or no answer at all. */
-export type StubAnswer = { status: number; body?: unknown; contentType?: string } | { transportError: string };
+/** What the stubbed API answers: a status, JSON body and headers, or no answer at all. */
+export type StubAnswer =
+  | { status: number; body?: unknown; contentType?: string; headers?: Record<string, string> }
+  | { transportError: string };
 /** Answers by "METHOD /route/:pattern", e.g. "GET /contact/:id". */
 export type Stubs = Record<string, StubAnswer | ((request: ApiRequest) => StubAnswer)>;
 
 export interface WebhookResponse {
   status: number;
   body: unknown;
+  /** The headers the Respond to Webhook node sets, by lower-case name; absent when it sets none. */
+  headers?: Record<string, string>;
 }
 
 export interface Simulation {
@@ -641,53 +744,100 @@ function evaluateFilter(filter: Filter, scope: ExpressionScope): boolean {
   throw new Error(`filter combinator ${String(filter.combinator)} is not simulated`);
 }
 
-const statusText: Record<number, string> = { 200: 'OK', 201: 'Created', 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict' };
+const statusText: Record<number, string> = {
+  200: 'OK',
+  201: 'Created',
+  400: 'Bad Request',
+  404: 'Not Found',
+  409: 'Conflict',
+  422: 'Unprocessable Entity',
+  429: 'Too Many Requests',
+};
 
 const isJsonAnswer = (answer: { contentType?: string }) => (answer.contentType ?? 'application/json').includes('json');
 
-/** A stub stands for the API: its answers must be ones the route declares (a proxy's error page need not). */
+const lowerCaseKeys = (headers: Record<string, string> = {}) =>
+  Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
+
+/**
+ * What the API answers on a route beside what the route declares: the key check and the rate
+ * limit in front of every route that needs a key (src/http/app.ts), and Idempotency-Key's
+ * answers on the routes that honour it.
+ */
+function undeclaredAnswers(route: AnyRoute): AppError[] {
+  return [
+    ...(isOpenPath(route.path) ? [] : [new UnauthorizedError(''), new RateLimitedError('')]),
+    ...(route.idempotent ? [new IdempotencyKeyInUseError(''), new IdempotencyKeyReusedError('')] : []),
+  ];
+}
+
+/** The headers the API's rate limit (express-rate-limit, draft-8 headers) sends with its 429. */
+const RATE_LIMIT_HEADERS = ['retry-after', 'ratelimit', 'ratelimit-policy'] as const;
+
+/** A stub stands for the API: its answers must be ones the API gives on that route (a proxy's error page need not). */
 function checkStub(key: string, route: AnyRoute, answer: StubAnswer): string[] {
   if ('transportError' in answer || !isJsonAnswer(answer)) return [];
+  const problems: string[] = [];
   const declared = route.responses[answer.status];
-  if (!declared) return [`stub: ${key} does not answer ${answer.status} (the route declares ${Object.keys(route.responses).join(', ')})`];
-  const parsed = declared.schema?.safeParse(answer.body);
-  return parsed && !parsed.success ? [`stub: ${key} ${answer.status} body: ${describeIssues(parsed.error)}`] : [];
+  if (declared) {
+    const parsed = declared.schema?.safeParse(answer.body);
+    if (parsed && !parsed.success) problems.push(`stub: ${key} ${answer.status} body: ${describeIssues(parsed.error)}`);
+  } else {
+    const codes = undeclaredAnswers(route)
+      .filter((error) => error.status === answer.status)
+      .map((error) => error.code);
+    if (codes.length === 0) return [`stub: ${key} does not answer ${answer.status} (the route declares ${Object.keys(route.responses).join(', ')})`];
+    const parsed = ErrorResponse.safeParse(answer.body);
+    if (!parsed.success) problems.push(`stub: ${key} ${answer.status} body: ${describeIssues(parsed.error)}`);
+    else if (!codes.includes(parsed.data.error.code)) problems.push(`stub: ${key} ${answer.status} is ${codes.join(' or ')}, not ${parsed.data.error.code}`);
+  }
+  const headers = lowerCaseKeys(answer.headers);
+  const missing = answer.status === 429 ? RATE_LIMIT_HEADERS.filter((name) => headers[name] === undefined) : [];
+  if (missing.length > 0) problems.push(`stub: ${key} 429 comes with the ${missing.join(', ')} headers`);
+  return problems;
 }
 
 /**
  * What the HTTP Request node (v4) makes of an answer: with fullResponse `{ body, headers,
  * statusCode, statusMessage }` (a body that is not JSON lands in `data`); without neverError a
- * non-2xx status is an error, like no answer at all. Errors go to the error output with
- * onError continueErrorOutput (the input item plus `error`), else they fail the workflow.
+ * non-2xx status is an error, like no answer at all. An error is an object; one raised before
+ * the request is sent (a credential n8n cannot find) is only its message, a string.
  */
-function httpOutcome(node: N8nNode, answer: StubAnswer): { output: number; json: unknown } | { error: string } {
+function httpAttempt(node: N8nNode, answer: StubAnswer): { json: unknown } | { error: { message: string; code?: string } } {
   const response = (node.parameters.options as { response?: { response?: Record<string, unknown> } } | undefined)?.response
     ?.response;
-  let error: { message: string; code?: string };
-  if ('transportError' in answer) {
-    error = { message: `connect ${answer.transportError}`, code: answer.transportError };
-  } else if ((answer.status >= 200 && answer.status < 300) || response?.neverError === true) {
+  if ('transportError' in answer) return { error: { message: `connect ${answer.transportError}`, code: answer.transportError } };
+  if ((answer.status >= 200 && answer.status < 300) || response?.neverError === true) {
     const data = isJsonAnswer(answer) ? { body: overTheWire(answer.body) } : { data: String(answer.body ?? '') };
-    if (response?.fullResponse !== true) return { output: 0, json: 'body' in data ? data.body : data };
-    const headers = { 'content-type': answer.contentType ?? 'application/json; charset=utf-8' };
-    return { output: 0, json: { ...data, headers, statusCode: answer.status, statusMessage: statusText[answer.status] ?? '' } };
-  } else {
-    error = { message: `Request failed with status code ${answer.status}` };
+    if (response?.fullResponse !== true) return { json: 'body' in data ? data.body : data };
+    const headers = { 'content-type': answer.contentType ?? 'application/json; charset=utf-8', ...lowerCaseKeys(answer.headers) };
+    return { json: { ...data, headers, statusCode: answer.status, statusMessage: statusText[answer.status] ?? '' } };
   }
-  if (node.onError === 'continueErrorOutput') return { output: 1, json: { error } };
-  if (node.onError === 'continueRegularOutput') return { output: 0, json: { error } };
-  return { error: error.message };
+  return { error: { message: `Request failed with status code ${answer.status}` } };
+}
+
+/** n8n's tries of a node: with retryOnFail, maxTries (3 by default) bounded to 2..5. */
+const triesOf = (node: N8nNode) => (node.retryOnFail === true ? Math.min(5, Math.max(2, node.maxTries ?? 3)) : 1);
+
+export interface SimulationOptions {
+  webhookBody: unknown;
+  /** Headers of the webhook call (content-type is application/json). */
+  webhookHeaders?: Record<string, string>;
+  stubs: Stubs;
+  env: Record<string, string>;
+  routes: readonly AnyRoute[];
+  /** n8n's id of this run, for `$execution.id`. */
+  executionId: string;
+  /** Set: the nodes' credential is missing or unusable, and n8n fails them with this message. */
+  credentialError?: string;
 }
 
 /**
  * Runs a workflow on one webhook call: each node as n8n 1.x would for the parameters used here,
  * with the API answered by stubs. Requests are resolved and checked with `resolveRequest`; stub
- * answers are checked against the statuses and response schemas the route declares.
+ * answers are checked against the statuses and response schemas the API gives on the route.
  */
-export function simulate(
-  workflow: N8nWorkflow,
-  options: { webhookBody: unknown; stubs: Stubs; env: Record<string, string>; routes: readonly AnyRoute[] },
-): Simulation {
+export function simulate(workflow: N8nWorkflow, options: SimulationOptions): Simulation {
   const result: Simulation = { calls: [], requests: [], ran: new Set(), rejected: [], problems: [] };
   const byName = new Map(workflow.nodes.map((node) => [node.name, node]));
   const outputs = new Map<string, unknown>();
@@ -713,7 +863,7 @@ export function simulate(
 
   result.ran.add(trigger.name);
   emit(trigger, 0, {
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...lowerCaseKeys(options.webhookHeaders) },
     params: {},
     query: {},
     body: options.webhookBody,
@@ -727,32 +877,44 @@ export function simulate(
       break;
     }
     const { node, json } = job;
-    const scope: ExpressionScope = { json, env: options.env, outputs };
+    const scope: ExpressionScope = { json, env: options.env, outputs, run: { workflowId: workflow.id ?? '', executionId: options.executionId } };
     result.ran.add(node.name);
     try {
       switch (node.type) {
         case HTTP_REQUEST: {
-          const { request, problems } = resolveRequest(node, scope, options.routes);
-          if (!request) {
-            result.problems.push(...problems);
-            return result;
-          }
-          result.rejected.push(...problems);
-          result.requests.push(request);
-          result.calls.push(`${request.method} ${request.path}`);
-          const key = `${request.method} ${request.route.path}`;
-          const stub = options.stubs[key];
-          if (!stub) {
-            result.problems.push(`"${node.name}": no stub answers ${key}`);
-            return result;
-          }
-          const answer = typeof stub === 'function' ? stub(request) : stub;
-          result.problems.push(...checkStub(key, request.route, answer));
-          const outcome = httpOutcome(node, answer);
-          if ('output' in outcome) {
-            emit(node, outcome.output, outcome.output === 0 ? outcome.json : { ...(json as object), ...(outcome.json as object) });
-          } else {
-            failWorkflow(`"${node.name}": ${outcome.error}`);
+          // n8n tries again, after waitBetweenTries, while the node fails: no answer, or no credential.
+          let attempt: { json: unknown } | { error: unknown };
+          let tries = triesOf(node);
+          do {
+            if (options.credentialError !== undefined && node.credentials) {
+              attempt = { error: options.credentialError };
+              continue;
+            }
+            const { request, problems } = resolveRequest(node, scope, options.routes);
+            if (!request) {
+              result.problems.push(...problems);
+              return result;
+            }
+            result.rejected.push(...problems);
+            result.requests.push(request);
+            result.calls.push(`${request.method} ${request.path}`);
+            const key = `${request.method} ${request.route.path}`;
+            const stub = options.stubs[key];
+            if (!stub) {
+              result.problems.push(`"${node.name}": no stub answers ${key}`);
+              return result;
+            }
+            const answer = typeof stub === 'function' ? stub(request) : stub;
+            result.problems.push(...checkStub(key, request.route, answer));
+            attempt = httpAttempt(node, answer);
+          } while ('error' in attempt && --tries > 0);
+          if ('json' in attempt) emit(node, 0, attempt.json);
+          // With onError continueErrorOutput the error goes to the error output (the input item plus `error`).
+          else if (node.onError === 'continueErrorOutput') emit(node, 1, { ...(json as object), error: attempt.error });
+          else if (node.onError === 'continueRegularOutput') emit(node, 0, { error: attempt.error });
+          else {
+            const { error } = attempt;
+            failWorkflow(`"${node.name}": ${typeof error === 'string' ? error : (error as { message: string }).message}`);
             return result;
           }
           break;
@@ -775,11 +937,30 @@ export function simulate(
         case IF:
           emit(node, evaluateFilter(node.parameters.conditions as Filter, scope) ? 0 : 1, json);
           break;
+        case SET: {
+          // Edit Fields, "Manual Mapping": each field's expression is evaluated once, for the item.
+          const { mode = 'manual', assignments, includeOtherFields, include = 'all' } = node.parameters as {
+            mode?: string;
+            assignments?: { assignments?: { name: string; value: unknown; type: string }[] };
+            includeOtherFields?: boolean;
+            include?: string;
+          };
+          if (mode !== 'manual' || include !== 'all') throw new Error('only manual fields, with all other fields or none, are simulated');
+          const output: Record<string, unknown> = includeOtherFields === true ? { ...(json as object) } : {};
+          for (const { name, value, type } of assignments?.assignments ?? []) {
+            if (name.includes('.') || type !== 'string') throw new Error(`field ${name}: only string fields without dots are simulated`);
+            const evaluated = evaluateParameter(value, scope);
+            if (typeof evaluated !== 'string') throw new Error(`field ${name}: ${JSON.stringify(evaluated)} is not a string`);
+            output[name] = evaluated;
+          }
+          emit(node, 0, output);
+          break;
+        }
         case RESPOND: {
           const { respondWith, responseBody, options: respondOptions } = node.parameters as {
             respondWith?: string;
             responseBody?: unknown;
-            options?: { responseCode?: unknown };
+            options?: { responseCode?: unknown; responseHeaders?: { entries?: Field[] } };
           };
           if (respondWith !== 'json') throw new Error(`respondWith ${String(respondWith)} is not simulated`);
           const status = evaluateParameter(respondOptions?.responseCode ?? 200, scope);
@@ -793,8 +974,17 @@ export function simulate(
           } catch {
             throw new Error(`the response body is not valid JSON once evaluated: ${String(value)}`);
           }
+          const entries = respondOptions?.responseHeaders?.entries ?? [];
+          const headers: Record<string, string> = {};
+          for (const entry of entries) {
+            const name = String(evaluateParameter(entry.name, scope)).toLowerCase();
+            const value = evaluateParameter(entry.value, scope);
+            // n8n sends String(value): "undefined" for a header the API did not send.
+            if (value === undefined || value === null || value === '') result.problems.push(`"${node.name}" sends the ${name} header without a value`);
+            headers[name] = String(value);
+          }
           if (result.response) result.problems.push(`"${node.name}" responds a second time; the caller already had an answer`);
-          else result.response = { status, body };
+          else result.response = { status, body, ...(entries.length > 0 && { headers }) };
           emit(node, 0, json);
           break;
         }
