@@ -21,7 +21,7 @@ export function serviceSettings(databaseUrl: string): Record<string, string> {
   return {
     DATABASE_URL: databaseUrl,
     NODE_ENV: 'production',
-    // Info would log every request (pino-http) to stdout; see docs/benchmarks.md.
+    // Info would log every request to stdout; see docs/benchmarks.md.
     LOG_LEVEL: 'warn',
     AUTO_MIGRATE: 'true',
     API_KEYS: API_KEY,
