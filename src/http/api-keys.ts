@@ -24,6 +24,11 @@ function presentedKey(header: (name: string) => string | undefined): string | un
  */
 export function requireApiKey(keys: readonly string[]): RequestHandler {
   const digests = keys.map(digest);
+  // The digests of keys that matched, so that the same few keys, sent with every request, are not
+  // hashed again each time. Only keys that matched are kept: at most one entry per configured key,
+  // whatever callers send. The lookup hashes the whole string and compares contents only on equal
+  // hashes, so it tells nothing about how close a wrong key is; the comparison below still runs.
+  const matched = new Map<string, { digest: Buffer; id: string }>();
   return (req, res, next) => {
     if (digests.length === 0 || isOpenPath(req.path)) {
       next();
@@ -34,13 +39,16 @@ export function requireApiKey(keys: readonly string[]): RequestHandler {
       next(new UnauthorizedError('An API key is required: send it in x-api-key or Authorization: Bearer'));
       return;
     }
-    const presented = digest(key);
+    const seen = matched.get(key);
+    const presented = seen?.digest ?? digest(key);
     const matches = digests.reduce((found, known) => timingSafeEqual(known, presented) || found, false);
     if (!matches) {
       next(new UnauthorizedError('The API key is not valid'));
       return;
     }
-    res.locals.apiKeyId = presented.toString('hex');
+    const caller = seen ?? { digest: presented, id: presented.toString('hex') };
+    if (!seen) matched.set(key, caller);
+    res.locals.apiKeyId = caller.id;
     next();
   };
 }

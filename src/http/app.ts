@@ -1,14 +1,14 @@
 import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors from 'cors';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
 import swaggerUi from 'swagger-ui-express';
 import { contactRoutes } from '../contacts/contact.routes';
 import type { ContactService } from '../contacts/contact.service';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests';
-import type { Logger } from '../logger';
+import { logRequests, type Logger } from '../logger';
 import type { Metrics } from '../metrics/metrics';
 import { metricsEndpoint, recordRequestMetrics } from '../metrics/http-metrics';
 import type { SyncRepository } from '../sync/sync.repository';
@@ -43,45 +43,59 @@ export interface AppDependencies {
 /** A caller's own request id is kept when it is short and plain; otherwise one is made. */
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+function requestId(req: IncomingMessage, res: ServerResponse): string {
+  const given = req.headers['x-request-id'];
+  const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+  res.setHeader('x-request-id', id);
+  return id;
+}
+
+/**
+ * `handlers` as one middleware, run in order. Express's router spends more on each of its layers
+ * (matching, parameters, closures) than most of these spend themselves. As from separate layers,
+ * an error passed to `next`, thrown, or a rejected promise goes on to the error handler.
+ */
+export function inSequence(handlers: RequestHandler[]): RequestHandler {
+  return (req, res, next) => {
+    let index = 0;
+    const step = (error?: unknown): void => {
+      const handler = handlers[index++];
+      if (error || !handler) {
+        next(error);
+        return;
+      }
+      try {
+        const returned: unknown = handler(req, res, step);
+        if (returned instanceof Promise) returned.catch((rejection: unknown) => step(rejection || new Error('Rejected promise')));
+      } catch (thrown) {
+        step(thrown);
+      }
+    };
+    step();
+  };
+}
+
 export function createApp(deps: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(
-    pinoHttp<express.Request, express.Response>({
-      logger: deps.logger,
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-        res.setHeader('x-request-id', id);
-        return id;
-      },
-      // What names a request, on each of its lines; its headers (helmet's set included) would bury it.
-      // No query string: it can hold an email address.
-      serializers: {
-        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url.split('?')[0] }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      // Called again when the response ends: the route pattern (`/contact/:id`) is known once the router matched.
-      customProps: (req) => ({ route: typeof req.route?.path === 'string' ? req.route.path : undefined }),
-      // pino-http puts a stand-in error ("failed with status code 503") on a 5xx line; the real one is
-      // logged by the error handler, under the same request id.
-      customErrorObject: (_req, _res, _error, { err: _standIn, ...line }: Record<string, unknown>) => line,
-    }),
-  );
-  app.use(helmet());
-  app.use(cors({ origin: deps.corsOrigins.length > 0 ? [...deps.corsOrigins] : false, exposedHeaders: ['x-request-id', 'idempotent-replayed'] }));
-  if (deps.metrics) app.use(recordRequestMetrics(deps.metrics));
-  app.use(requireApiKey(deps.apiKeys ?? []));
-  app.use(rateLimitPerCaller(deps.rateLimit ?? { max: 0, windowMs: 60_000 }));
-  app.use(requireJsonBody);
-  app.use(
-    express.json({
-      limit: deps.bodyLimit ?? '100kb',
-      // The decoder would quietly turn invalid bytes into U+FFFD and store that.
-      verify: (_req, _res, body) => {
-        if (!isUtf8(body)) throw Object.assign(new SyntaxError('The request body is not valid UTF-8'), { type: 'entity.parse.failed' });
-      },
-    }),
+    inSequence([
+      logRequests(app, deps.logger, requestId),
+      helmet(),
+      // Without origins cors() does nothing: it answers no preflight and sets no header.
+      ...(deps.corsOrigins.length > 0 ? [cors({ origin: [...deps.corsOrigins], exposedHeaders: ['x-request-id', 'idempotent-replayed'] })] : []),
+      ...(deps.metrics ? [recordRequestMetrics(deps.metrics)] : []),
+      requireApiKey(deps.apiKeys ?? []),
+      rateLimitPerCaller(deps.rateLimit ?? { max: 0, windowMs: 60_000 }),
+      requireJsonBody,
+      express.json({
+        limit: deps.bodyLimit ?? '100kb',
+        // The decoder would quietly turn invalid bytes into U+FFFD and store that.
+        verify: (_req, _res, body) => {
+          if (!isUtf8(body)) throw Object.assign(new SyntaxError('The request body is not valid UTF-8'), { type: 'entity.parse.failed' });
+        },
+      }),
+    ]),
   );
 
   // Health first: `/contact/health` must not be taken for `/contact/:id`.

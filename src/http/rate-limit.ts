@@ -15,14 +15,16 @@ export interface RateLimitSettings {
  */
 export function rateLimitPerCaller(settings: RateLimitSettings): RequestHandler {
   if (settings.max === 0) return (_req, _res, next) => next();
-  return rateLimit({
+  const limiter = rateLimit({
     windowMs: settings.windowMs,
     limit: settings.max,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
-    skip: (req) => isOpenPath(req.path),
     keyGenerator: (req, res) => (res.locals.apiKeyId ? `key:${String(res.locals.apiKeyId)}` : `ip:${ipKeyGenerator(req.ip ?? '')}`),
     handler: (_req, res, next) =>
       next(new RateLimitedError(`Too many requests; retry after ${String(res.getHeader('retry-after') ?? 'a while')} seconds`)),
   });
+  // Probes are let through before the limiter rather than by its `skip`, which it would reach only
+  // after its own work (an async call, the caller's address worked out for its debug output).
+  return (req, res, next) => (isOpenPath(req.path) ? next() : limiter(req, res, next));
 }

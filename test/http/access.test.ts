@@ -44,6 +44,16 @@ describe('API keys', () => {
     await request(t.app).get(path).expect(200);
   });
 
+  it('keeps telling keys apart once they have been accepted', async () => {
+    const contacts = (header: string, value: string) => request(t.app).get('/contacts').set(header, value);
+    await contacts('x-api-key', 'key-one-0123456789').expect(200);
+    await contacts('x-api-key', 'key-one-012345678').expect(401);
+    await contacts('x-api-key', 'key-one-0123456780').expect(401);
+    await contacts('authorization', 'Bearer key-one-0123456789').expect(200);
+    await contacts('x-api-key', 'key-two-0123456789').expect(200);
+    await contacts('x-api-key', 'key-one-0123456789').expect(200);
+  });
+
   it('guards unknown routes too, so they reveal nothing without a key', async () => {
     expectUnauthorized((await request(t.app).get('/nowhere').expect(401)).body);
   });
@@ -64,6 +74,32 @@ describe('rate limiting', () => {
     expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(60);
     await request(limited.app).get('/contacts').set('x-api-key', 'key-two-0123456789').expect(200);
     await request(limited.app).get('/health').expect(200);
+  });
+
+  it('counts a key as one caller whichever header carries it', async () => {
+    const twice = createTestApp({ env: { API_KEYS: KEYS, RATE_LIMIT_MAX: '2' } });
+    try {
+      await request(twice.app).get('/contacts').set('x-api-key', 'key-two-0123456789').expect(200);
+      await request(twice.app).get('/contacts').set('authorization', 'Bearer key-two-0123456789').expect(200);
+      await request(twice.app).get('/contacts').set('x-api-key', 'key-two-0123456789').expect(429);
+    } finally {
+      await twice.close();
+    }
+  });
+
+  it('never limits the probes, nor counts them', async () => {
+    const open = createTestApp({ env: { RATE_LIMIT_MAX: '1' } });
+    try {
+      for (const path of ['/health', '/contact/health', '/health', '/contact/health']) {
+        const res = await request(open.app).get(path).expect(200);
+        expect(res.headers).not.toHaveProperty('ratelimit');
+      }
+      await request(open.app).get('/contacts').expect(200);
+      await request(open.app).get('/contacts').expect(429);
+      await request(open.app).get('/health').expect(200);
+    } finally {
+      await open.close();
+    }
   });
 
   it('limits anonymous callers by address when no keys are configured', async () => {

@@ -78,6 +78,27 @@ describe("a request's log line", () => {
   });
 });
 
+describe('above info', () => {
+  it('writes no request lines, and an error line still names its request', async () => {
+    const failing = createTestApp({ mirror: brokenMirror('mirror queue exploded'), logLines });
+    failing.logger.level = 'warn';
+    try {
+      await request(failing.app).get('/contacts').set('x-request-id', 'quiet-1').expect(200);
+      await request(failing.app).post('/contact?source=form').set('x-request-id', 'fail-2').send({ name: 'Ada' }).expect(500);
+    } finally {
+      await failing.close();
+    }
+    expect(entries()).toEqual([
+      expect.objectContaining({
+        level: 50,
+        msg: 'request failed',
+        req: { id: 'fail-2', method: 'POST', url: '/contact' },
+        err: expect.objectContaining({ message: expect.stringContaining('mirror queue exploded') }),
+      }),
+    ]);
+  });
+});
+
 describe('readable lines', () => {
   it('print one line per event: the request line says method, route, status, duration and request id', async () => {
     await request(t.app).get('/contacts').set('x-api-key', KEY).set('x-request-id', 'pretty-1').expect(200);
