@@ -7,8 +7,11 @@ import { PipedriveClient } from './crm/pipedrive-client';
 import { RateLimiter } from './crm/rate-limiter';
 import { createPrismaClient, type PrismaClient } from './db/prisma';
 import { TransactionScope } from './db/transaction-scope';
+import { contactRoutes } from './contacts/contact.routes';
 import { createApp } from './http/app';
+import { healthRoutes, type HealthChecks } from './http/health.routes';
 import { InFlightRequests } from './http/in-flight';
+import type { AnyRoute } from './http/route';
 import { IdempotencyKeysRepository } from './idempotency/idempotency-keys.repository';
 import { IdempotentRequests } from './idempotency/idempotent-requests';
 import type { Logger } from './logger';
@@ -17,10 +20,12 @@ import { SyncMirror } from './sync/contact-mirror';
 import { CrmHealth } from './sync/crm-health';
 import { MirrorTasks } from './sync/mirror-tasks';
 import { SyncRepository } from './sync/sync.repository';
+import { syncRoutes } from './sync/sync.routes';
 import { startSyncWorker, type SyncWorker } from './sync/worker';
 
 export interface Services {
   prisma: PrismaClient;
+  health: HealthChecks;
   idempotency: IdempotentRequests;
   contactService: ContactService;
   syncRepository: SyncRepository;
@@ -83,8 +88,17 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
     { ttlMs: config.idempotencyTtlMs, lockWaitMs: Math.ceil(config.database.queryTimeoutMs / 2) },
     logger,
   );
+  const health: HealthChecks = {
+    crmConfigured: mirror !== undefined,
+    database: () => db.ping().then(
+      () => 'up' as const,
+      () => 'down' as const,
+    ),
+    crm: () => mirror?.crmState() ?? Promise.resolve('disabled' as const),
+  };
   return {
     prisma,
+    health,
     idempotency,
     contactService,
     syncRepository,
@@ -97,11 +111,19 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
   };
 }
 
+/** The API's routes, in the order they are mounted: the first whose method and path match answers. */
+export function apiRoutes(services: Pick<Services, 'health' | 'contactService' | 'syncRepository'>): AnyRoute[] {
+  // Health first: `/contact/health` must not be taken for `/contact/:id`.
+  return [...healthRoutes(services.health), ...contactRoutes(services.contactService), ...syncRoutes(services.syncRepository)];
+}
+
 /** The HTTP app over the services, with the configuration's access rules and limits. */
 export function buildHttpApp(config: Config, services: Services, logger: Logger): { app: Express; inFlight: InFlightRequests } {
   const inFlight = new InFlightRequests();
   const app = createApp({
-    ...services,
+    routes: apiRoutes(services),
+    metrics: services.metrics,
+    idempotency: services.idempotency,
     inFlight,
     logger,
     corsOrigins: config.corsOrigins,

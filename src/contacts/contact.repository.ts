@@ -230,11 +230,6 @@ export class ContactRepository {
     }
   }
 
-  /** Throws when the database does not answer. */
-  async ping(): Promise<void> {
-    await this.db.client.$queryRaw`SELECT 1`;
-  }
-
   /** A write that took another contact's email: CONTACT_EXISTS, naming that contact. */
   private async asEmailConflict(error: unknown, email: string | null | undefined): Promise<unknown> {
     if (!(error instanceof UniqueViolationError && error.constraint === 'contacts_email_key') || !email) return error;

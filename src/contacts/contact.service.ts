@@ -2,13 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CrmDisabledError, NotFoundError } from '../errors';
 import type { Contact, ContactChanges, ContactEvent, ContactFilter, NewContact, Note, Page } from './contact';
 import type { ContactRepository } from './contact.repository';
-import type { ContactMirror, CrmState } from './mirror-port';
-
-export interface ServiceHealth {
-  database: 'up' | 'down';
-  crmConfigured: boolean;
-  crm: CrmState;
-}
+import type { ContactMirror } from './mirror-port';
 
 export interface ContactServiceOptions {
   /** Absent when no CRM is configured: changes stay local. */
@@ -84,15 +78,6 @@ export class ContactService {
     await this.getContact(id);
     const requeuedJobs = await this.mirror.requeueContact(id);
     return { contact: await this.getContact(id), requeuedJobs };
-  }
-
-  async health(): Promise<ServiceHealth> {
-    const database = await this.contacts.ping().then(
-      () => 'up' as const,
-      () => 'down' as const,
-    );
-    const crm = this.mirror ? await this.mirror.crmState() : 'disabled';
-    return { database, crmConfigured: this.mirror !== undefined, crm };
   }
 
   /**

@@ -24,6 +24,11 @@ export class TransactionScope {
     return this.current.getStore() ?? this.prisma;
   }
 
+  /** Throws when the database does not answer. */
+  async ping(): Promise<void> {
+    await this.client.$queryRaw`SELECT 1`;
+  }
+
   /** Runs `work` in a transaction: the current one if there is one, else a new one. */
   transaction<T>(work: (tx: TransactionClient) => Promise<T>): Promise<T> {
     const open = this.current.getStore();

@@ -5,25 +5,20 @@ import cors from 'cors';
 import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import swaggerUi from 'swagger-ui-express';
-import { contactRoutes } from '../contacts/contact.routes';
-import type { ContactService } from '../contacts/contact.service';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests';
 import { logRequests, type Logger } from '../logger';
 import type { Metrics } from '../metrics/metrics';
 import { metricsEndpoint, recordRequestMetrics } from '../metrics/http-metrics';
-import type { SyncRepository } from '../sync/sync.repository';
-import { syncRoutes } from '../sync/sync.routes';
 import { requireApiKey } from './api-keys';
 import { errorHandler, requireJsonBody, unknownRoute } from './error-handler';
-import { healthRoutes } from './health.routes';
 import type { InFlightRequests } from './in-flight';
 import { buildOpenApiDocument } from './openapi';
 import { rateLimitPerCaller, type RateLimitSettings } from './rate-limit';
-import { mountRoutes } from './route';
+import { mountRoutes, type AnyRoute } from './route';
 
 export interface AppDependencies {
-  contactService: ContactService;
-  syncRepository: SyncRepository;
+  /** The API's routes, each served and described in /openapi.json. */
+  routes: readonly AnyRoute[];
   /** Served at GET /metrics, and fed by every request. */
   metrics?: Metrics;
   logger: Logger;
@@ -98,12 +93,7 @@ export function createApp(deps: AppDependencies): Express {
     ]),
   );
 
-  // Health first: `/contact/health` must not be taken for `/contact/:id`.
-  const routes = [
-    ...healthRoutes(deps.contactService),
-    ...contactRoutes(deps.contactService),
-    ...syncRoutes(deps.syncRepository),
-  ];
+  const { routes } = deps;
   const router = express.Router();
   mountRoutes(router, routes, { inFlight: deps.inFlight, idempotency: deps.idempotency });
   app.use(router);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ContactService } from '../contacts/contact.service';
+import type { CrmState } from '../contacts/mirror-port';
 import { defineRoute, type AnyRoute } from './route';
 
 const TAG = 'Health';
@@ -22,7 +22,16 @@ const ServiceHealth = z
   })
   .meta({ id: 'ServiceHealth' });
 
-export function healthRoutes(service: ContactService): AnyRoute[] {
+/** What the readiness probe asks; built by the composition root. */
+export interface HealthChecks {
+  /** 'down' when the database does not answer. */
+  database(): Promise<'up' | 'down'>;
+  /** How Pipedrive answered the mirror lately, as recorded (never a call to Pipedrive). */
+  crm(): Promise<CrmState>;
+  crmConfigured: boolean;
+}
+
+export function healthRoutes(checks: HealthChecks): AnyRoute[] {
   return [
     defineRoute({
       method: 'get',
@@ -42,16 +51,16 @@ export function healthRoutes(service: ContactService): AnyRoute[] {
         503: { description: 'The database does not answer', schema: ServiceHealth },
       },
       handle: async () => {
-        const health = await service.health();
-        const crmFailing = health.crm === 'unauthorized' || health.crm === 'unreachable';
+        const [database, crm] = await Promise.all([checks.database(), checks.crm()]);
+        const crmFailing = crm === 'unauthorized' || crm === 'unreachable';
         return {
-          status: health.database === 'up' ? 200 : 503,
+          status: database === 'up' ? 200 : 503,
           body: {
-            status: health.database === 'down' ? 'unavailable' : crmFailing ? 'degraded' : 'ok',
+            status: database === 'down' ? 'unavailable' : crmFailing ? 'degraded' : 'ok',
             timestamp: new Date().toISOString(),
-            crm_configured: health.crmConfigured,
-            crm: health.crm,
-            database: health.database,
+            crm_configured: checks.crmConfigured,
+            crm,
+            database,
           },
         };
       },

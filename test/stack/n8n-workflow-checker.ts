@@ -16,7 +16,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
 import { z } from 'zod';
-import { contactRoutes } from '../../src/contacts/contact.routes';
+import { apiRoutes as mountedRoutes } from '../../src/composition';
 import type { ContactService } from '../../src/contacts/contact.service';
 import {
   IdempotencyKeyInUseError,
@@ -28,11 +28,10 @@ import {
 } from '../../src/errors';
 import { isOpenPath } from '../../src/http/api-keys';
 import { ErrorResponse } from '../../src/http/error-response';
-import { healthRoutes } from '../../src/http/health.routes';
+import type { HealthChecks } from '../../src/http/health.routes';
 import type { AnyRoute } from '../../src/http/route';
 import { parseIdempotencyKey } from '../../src/idempotency/idempotent-requests';
 import type { SyncRepository } from '../../src/sync/sync.repository';
-import { syncRoutes } from '../../src/sync/sync.routes';
 
 export const WORKFLOW_DIR = path.resolve(__dirname, '../../n8n');
 
@@ -53,12 +52,11 @@ const API_BASE = /^\{\{\s*\$env\.CONTACT_API_URL\s*\}\}/;
 export const API_BASE_VARIABLE = 'CONTACT_API_URL';
 
 /**
- * The API's routes, in the order the app mounts them (src/http/app.ts): the first route whose
+ * The API's routes, in the order the app mounts them (src/composition.ts): the first route whose
  * method and path match answers, as in Express. Only the handlers use the services.
  */
 export function apiRoutes(): AnyRoute[] {
-  const contacts = {} as ContactService;
-  return [...healthRoutes(contacts), ...contactRoutes(contacts), ...syncRoutes({} as SyncRepository)];
+  return mountedRoutes({ health: {} as HealthChecks, contactService: {} as ContactService, syncRepository: {} as SyncRepository });
 }
 
 // ---------------------------------------------------------------------------------------------
