@@ -1,12 +1,12 @@
 import { Prisma } from '@prisma/client';
 import { ForeignKeyViolationError, UniqueViolationError } from '../db/errors';
-import type { TransactionScope } from '../db/transaction-scope';
+import type { TransactionClient, TransactionScope } from '../db/transaction-scope';
 import { ContactExistsError, NotFoundError } from '../errors';
 import type { Contact, ContactChanges, ContactEvent, ContactField, ContactFilter, NewContact, Note, Page } from './contact';
 import type { ContactMirror } from './mirror-port';
 
 /** A contacts row as CONTACT_COLUMNS selects it. */
-export interface ContactRow {
+interface ContactRow {
   id: number;
   name: string;
   email: string | null;
@@ -19,7 +19,7 @@ export interface ContactRow {
   updated_at: Date;
 }
 
-export interface NoteRow {
+interface NoteRow {
   id: number;
   contact_id: number;
   content: string;
@@ -38,12 +38,12 @@ interface ContactEventRow {
   created_at: Date;
 }
 
-export const CONTACT_COLUMNS = Prisma.sql`id, name, email, phone, crm_id, sync_status, crm_synced_at, crm_last_error, created_at, updated_at`;
-export const NOTE_COLUMNS = Prisma.sql`id, contact_id, content, crm_id, sync_status, crm_synced_at, crm_last_error, created_at`;
+const CONTACT_COLUMNS = Prisma.sql`id, name, email, phone, crm_id, sync_status, crm_synced_at, crm_last_error, created_at, updated_at`;
+const NOTE_COLUMNS = Prisma.sql`id, contact_id, content, crm_id, sync_status, crm_synced_at, crm_last_error, created_at`;
 const EVENT_COLUMNS = Prisma.sql`id, contact_id, type, payload, created_at`;
 
 /** The one place a contacts row becomes a Contact. */
-export const toContact = (row: ContactRow): Contact => ({
+const toContact = (row: ContactRow): Contact => ({
   id: row.id,
   name: row.name,
   email: row.email,
@@ -56,7 +56,7 @@ export const toContact = (row: ContactRow): Contact => ({
   updatedAt: row.updated_at,
 });
 
-export const toNote = (row: NoteRow): Note => ({
+const toNote = (row: NoteRow): Note => ({
   id: row.id,
   contactId: row.contact_id,
   content: row.content,
@@ -74,6 +74,17 @@ const toContactEvent = (row: ContactEventRow): ContactEvent => ({
   payload: row.payload,
   createdAt: row.created_at,
 });
+
+/** One contact, or null: also the mirror's read of the row it sends (src/sync). */
+export async function contactById(client: TransactionClient, id: number): Promise<Contact | null> {
+  const [row] = await client.$queryRaw<ContactRow[]>`SELECT ${CONTACT_COLUMNS} FROM contacts WHERE id = ${id}`;
+  return row ? toContact(row) : null;
+}
+
+export async function noteById(client: TransactionClient, id: number): Promise<Note | null> {
+  const [row] = await client.$queryRaw<NoteRow[]>`SELECT ${NOTE_COLUMNS} FROM notes WHERE id = ${id}`;
+  return row ? toNote(row) : null;
+}
 
 /**
  * For a statement whose WITH query `source` yields the written row: the WITH query `job` adding
@@ -131,14 +142,12 @@ export class ContactRepository {
     }
   }
 
-  async findById(id: number): Promise<Contact | null> {
-    const [row] = await this.db.client.$queryRaw<ContactRow[]>`SELECT ${CONTACT_COLUMNS} FROM contacts WHERE id = ${id}`;
-    return row ? toContact(row) : null;
+  findById(id: number): Promise<Contact | null> {
+    return contactById(this.db.client, id);
   }
 
-  async findNote(id: number): Promise<Note | null> {
-    const [row] = await this.db.client.$queryRaw<NoteRow[]>`SELECT ${NOTE_COLUMNS} FROM notes WHERE id = ${id}`;
-    return row ? toNote(row) : null;
+  findNote(id: number): Promise<Note | null> {
+    return noteById(this.db.client, id);
   }
 
   async list(filter: ContactFilter): Promise<{ items: Contact[]; total: number }> {

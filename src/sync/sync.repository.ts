@@ -1,7 +1,7 @@
 import type { Prisma } from '@prisma/client';
 import type { Contact, ContactEventType, Note } from '../contacts/contact';
 import type { TransactionScope } from '../db/transaction-scope';
-import { CONTACT_COLUMNS, NOTE_COLUMNS, toContact, toNote, type ContactRow, type NoteRow } from '../contacts/contact.repository';
+import { contactById, noteById } from '../contacts/contact.repository';
 import { addMirrorJob, contactQueue, MIRROR_CONTACT } from './jobs';
 
 export type SyncCounts = Record<'disabled' | 'pending' | 'synced' | 'failed', number>;
@@ -31,14 +31,12 @@ async function appendContactEvent(
 export class SyncRepository {
   constructor(private readonly db: TransactionScope) {}
 
-  async getContact(id: number): Promise<Contact | null> {
-    const [row] = await this.db.client.$queryRaw<ContactRow[]>`SELECT ${CONTACT_COLUMNS} FROM contacts WHERE id = ${id}`;
-    return row ? toContact(row) : null;
+  getContact(id: number): Promise<Contact | null> {
+    return contactById(this.db.client, id);
   }
 
-  async getNote(id: number): Promise<Note | null> {
-    const [row] = await this.db.client.$queryRaw<NoteRow[]>`SELECT ${NOTE_COLUMNS} FROM notes WHERE id = ${id}`;
-    return row ? toNote(row) : null;
+  getNote(id: number): Promise<Note | null> {
+    return noteById(this.db.client, id);
   }
 
   /** Whether a Pipedrive person is already the mirror of some contact. */
