@@ -102,7 +102,6 @@ function mirrorJobParts(jobSql: Prisma.Sql | undefined, source: string): { job: 
 /** A searched `%` or `_` must match itself in ILIKE. */
 const escapeLikePattern = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
 
-
 /**
  * Data access for contacts, their notes and their audit trail, in plain SQL through Prisma's
  * `$queryRaw` (parameterised tagged templates): Prisma's model API compiles every query anew,

@@ -1,18 +1,17 @@
 import { isUtf8 } from 'node:buffer';
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors from 'cors';
 import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import swaggerUi from 'swagger-ui-express';
 import type { IdempotentRequests } from '../idempotency/idempotent-requests';
-import { logRequests, type Logger } from '../logger';
+import type { Logger } from '../logger';
 import type { Metrics } from '../metrics/metrics';
 import { metricsEndpoint, recordRequestMetrics } from '../metrics/http-metrics';
 import { requireApiKey } from './api-keys';
 import { errorHandler, requireJsonBody, unknownRoute } from './error-handler';
 import type { InFlightRequests } from './in-flight';
 import { buildOpenApiDocument } from './openapi';
+import { logRequests } from './request-log';
 import { rateLimitPerCaller, type RateLimitSettings } from './rate-limit';
 import { mountRoutes, type AnyRoute } from './route';
 
@@ -33,16 +32,6 @@ export interface AppDependencies {
   inFlight?: InFlightRequests;
   /** Serves the Idempotency-Key header; absent: the header is ignored. */
   idempotency?: IdempotentRequests;
-}
-
-/** A caller's own request id is kept when it is short and plain; otherwise one is made. */
-const REQUEST_ID = /^[\w.:-]{1,128}$/;
-
-function requestId(req: IncomingMessage, res: ServerResponse): string {
-  const given = req.headers['x-request-id'];
-  const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-  res.setHeader('x-request-id', id);
-  return id;
 }
 
 /**
@@ -75,7 +64,7 @@ export function createApp(deps: AppDependencies): Express {
   app.disable('x-powered-by');
   app.use(
     inSequence([
-      logRequests(app, deps.logger, requestId),
+      logRequests(app, deps.logger),
       helmet(),
       // Without origins cors() does nothing: it answers no preflight and sets no header.
       ...(deps.corsOrigins.length > 0 ? [cors({ origin: [...deps.corsOrigins], exposedHeaders: ['x-request-id', 'idempotent-replayed'] })] : []),

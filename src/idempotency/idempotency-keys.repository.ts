@@ -74,4 +74,3 @@ export class IdempotencyKeysRepository {
          SELECT caller, key FROM idempotency_keys WHERE expires_at <= now() LIMIT ${batch} FOR UPDATE SKIP LOCKED)`;
   }
 }
-
