@@ -249,7 +249,8 @@ describe('when the answer is lost after the commit', () => {
   let fake: FakePipedrive;
   beforeAll(async () => {
     fake = await FakePipedrive.start();
-    t = createTestApp({ env: fastMirrorEnv(fake, { CRM_SYNC_WAIT_MS: '5000' }) });
+    // The hung request lasts PIPEDRIVE_TIMEOUT_MS: far longer than the caller's 500 ms patience, however busy the machine.
+    t = createTestApp({ env: fastMirrorEnv(fake, { CRM_SYNC_WAIT_MS: '10000', PIPEDRIVE_TIMEOUT_MS: '2000' }) });
     await t.reset();
     await t.startWorker();
   });
