@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import type { Request } from 'autocannon';
 import { applyMigrations } from '../src/db/migrate';
 import { createLogger } from '../src/logger';
-import { installJobQueue } from '../src/sync/worker';
+import { installJobQueue } from '../src/mirror/worker';
 import { locateTestServer } from '../test/support/test-database';
 import { formatSummary, summariseProfile, type ProfileSummary } from './lib/cpu-profile';
 import { runDrain, type DrainResult } from './lib/drain';

@@ -16,22 +16,22 @@ import { IdempotencyKeysRepository } from './idempotency/idempotency-keys.reposi
 import { IdempotentRequests } from './idempotency/idempotent-requests';
 import type { Logger } from './logger';
 import { Metrics } from './metrics/metrics';
-import { SyncMirror } from './sync/contact-mirror';
-import { CrmHealth } from './sync/crm-health';
-import { MirrorTasks } from './sync/mirror-tasks';
-import { SyncRepository } from './sync/sync.repository';
-import { syncRoutes } from './sync/sync.routes';
-import { startSyncWorker, type SyncWorker } from './sync/worker';
+import { QueuedMirror } from './mirror/contact-mirror';
+import { CrmHealth } from './mirror/crm-health';
+import { MirrorRuns } from './mirror/mirror-runs';
+import { startMirrorWorker, type MirrorWorker } from './mirror/mirror-worker';
+import { MirrorRepository } from './mirror/mirror.repository';
+import { mirrorRoutes } from './mirror/mirror.routes';
 
 export interface Services {
   prisma: PrismaClient;
   health: HealthChecks;
   idempotency: IdempotentRequests;
   contactService: ContactService;
-  syncRepository: SyncRepository;
+  mirrorRepository: MirrorRepository;
   metrics: Metrics;
-  /** Runs the mirror jobs; undefined when no Pipedrive key is configured. */
-  startWorker?: () => Promise<SyncWorker>;
+  /** Runs the mirror; undefined when no Pipedrive key is configured. */
+  startWorker?: () => Promise<MirrorWorker>;
   close(): Promise<void>;
 }
 
@@ -44,15 +44,15 @@ export interface ServiceOverrides {
 export function buildServices(config: Config, databaseUrl: string, logger: Logger, overrides: ServiceOverrides = {}): Services {
   const prisma = createPrismaClient({ ...config.database, url: databaseUrl }, logger);
   const db = new TransactionScope(prisma);
-  const syncRepository = new SyncRepository(db);
-  const metrics = new Metrics(() => syncRepository.queueDepth());
+  const mirrorRepository = new MirrorRepository(db);
+  const metrics = new Metrics(() => mirrorRepository.queueDepth());
   const apiToken = config.pipedrive.apiKey;
 
   let mirror = overrides.mirror;
   let pipedrive: PipedriveClient | undefined;
   let startWorker: Services['startWorker'];
   if (apiToken && !mirror) {
-    const crmHealth = new CrmHealth(prisma, logger);
+    const crmHealth = new CrmHealth(mirrorRepository, logger);
     const client = new PipedriveClient({
       apiToken,
       baseUrl: config.pipedrive.baseUrl,
@@ -65,22 +65,27 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
       },
     });
     pipedrive = client;
-    mirror = new SyncMirror(syncRepository, crmHealth, config.sync.maxAttempts);
-    const tasks = new MirrorTasks(syncRepository, client, logger);
+    mirror = new QueuedMirror(mirrorRepository, crmHealth);
+    const runs = new MirrorRuns(
+      mirrorRepository,
+      client,
+      { maxAttempts: config.sync.maxAttempts, retry: { baseMs: config.sync.retryBaseMs, maxMs: config.sync.retryMaxMs } },
+      logger,
+    );
     startWorker = () =>
-      startSyncWorker({
+      startMirrorWorker({
         databaseUrl,
-        tasks,
+        store: mirrorRepository,
+        runs,
         logger,
         concurrency: config.sync.concurrency,
         pollIntervalMs: config.sync.pollIntervalMs,
-        retry: { baseMs: config.sync.retryBaseMs, maxMs: config.sync.retryMaxMs },
-        staleLockMs: config.sync.staleLockMs,
-        onJobOutcome: (task, outcome) => metrics.countJob(task, outcome),
+        leaseMs: config.sync.staleLockMs,
+        onOutcome: (outcome) => metrics.countMirrorRun(outcome),
       });
   }
 
-  const contactService = new ContactService(new ContactRepository(db, mirror), { mirror, syncWaitMs: config.sync.waitMs });
+  const contactService = new ContactService(new ContactRepository(db, mirror !== undefined), { mirror, syncWaitMs: config.sync.waitMs });
   // Waiting stays under the statement timeout, so that a request still waiting answers 409, not 503.
   const idempotency = new IdempotentRequests(
     new IdempotencyKeysRepository(db),
@@ -101,7 +106,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
     health,
     idempotency,
     contactService,
-    syncRepository,
+    mirrorRepository,
     metrics,
     startWorker,
     async close() {
@@ -112,9 +117,9 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
 }
 
 /** The API's routes, in the order they are mounted: the first whose method and path match answers. */
-export function apiRoutes(services: Pick<Services, 'health' | 'contactService' | 'syncRepository'>): AnyRoute[] {
+export function apiRoutes(services: Pick<Services, 'health' | 'contactService' | 'mirrorRepository'>): AnyRoute[] {
   // Health first: `/contact/health` must not be taken for `/contact/:id`.
-  return [...healthRoutes(services.health), ...contactRoutes(services.contactService), ...syncRoutes(services.syncRepository)];
+  return [...healthRoutes(services.health), ...contactRoutes(services.contactService), ...mirrorRoutes(services.mirrorRepository)];
 }
 
 /** The HTTP app over the services, with the configuration's access rules and limits. */

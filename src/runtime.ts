@@ -4,7 +4,6 @@ import { loadConfig, type Config } from './config/config';
 import { provisionDatabase } from './db/database';
 import type { RunningDatabase } from './db/embedded-postgres';
 import { createLogger, type Logger } from './logger';
-import { installJobQueue } from './sync/worker';
 
 export interface Runtime {
   config: Config;
@@ -19,14 +18,13 @@ export async function bootstrap(): Promise<Runtime> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
   const database = await provisionDatabase(config.database, logger);
-  await installJobQueue(database.url, logger);
   const services = buildServices(config, database.url, logger);
   return { config, logger, database, services };
 }
 
 /**
  * A shutdown still running after this long is stuck (it waits at most for the HTTP grace period,
- * then for mirror jobs bounded by PIPEDRIVE_TIMEOUT_MS): the process exits 1 rather than hang
+ * then for mirror runs bounded by PIPEDRIVE_TIMEOUT_MS): the process exits 1 rather than hang
  * until it is killed.
  */
 export const SHUTDOWN_DEADLINE_MS = 25_000;

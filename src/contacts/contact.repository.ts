@@ -2,8 +2,7 @@ import { Prisma } from '@prisma/client';
 import { ForeignKeyViolationError, UniqueViolationError } from '../db/errors';
 import type { TransactionClient, TransactionScope } from '../db/transaction-scope';
 import { ContactExistsError, NotFoundError } from '../errors';
-import type { Contact, ContactChanges, ContactEvent, ContactField, ContactFilter, NewContact, Note, Page } from './contact';
-import type { ContactMirror } from './mirror-port';
+import type { Contact, ContactChanges, ContactEvent, ContactFilter, NewContact, Note, Page } from './contact';
 
 /** A contacts row as CONTACT_COLUMNS selects it. */
 interface ContactRow {
@@ -75,7 +74,7 @@ const toContactEvent = (row: ContactEventRow): ContactEvent => ({
   createdAt: row.created_at,
 });
 
-/** One contact, or null: also the mirror's read of the row it sends (src/sync). */
+/** One contact, or null: also the mirror's read of the row it sends (src/mirror). */
 export async function contactById(client: TransactionClient, id: number): Promise<Contact | null> {
   const [row] = await client.$queryRaw<ContactRow[]>`SELECT ${CONTACT_COLUMNS} FROM contacts WHERE id = ${id}`;
   return row ? toContact(row) : null;
@@ -86,17 +85,11 @@ export async function noteById(client: TransactionClient, id: number): Promise<N
   return row ? toNote(row) : null;
 }
 
-/**
- * For a statement whose WITH query `source` yields the written row: the WITH query `job` adding
- * its mirror job (`jobSql`), and the join that makes it run (PostgreSQL runs a plain WITH query
- * only when it is read). Both empty without a mirror.
- */
-function mirrorJobParts(jobSql: Prisma.Sql | undefined, source: string): { job: Prisma.Sql; runJob: Prisma.Sql } {
-  if (!jobSql) return { job: Prisma.empty, runJob: Prisma.empty };
-  return {
-    job: Prisma.sql`, job AS (SELECT ${jobSql} FROM ${Prisma.raw(source)})`,
-    runJob: Prisma.sql` CROSS JOIN (SELECT count(*) FROM job) AS queued`,
-  };
+/** A contact's notes still to be mirrored, oldest first (src/mirror). */
+export async function pendingNotesOf(client: TransactionClient, contactId: number): Promise<Note[]> {
+  const rows = await client.$queryRaw<NoteRow[]>`
+    SELECT ${NOTE_COLUMNS} FROM notes WHERE contact_id = ${contactId} AND sync_status = 'pending' ORDER BY id`;
+  return rows.map(toNote);
 }
 
 /** A searched `%` or `_` must match itself in ILIKE. */
@@ -106,23 +99,24 @@ const escapeLikePattern = (text: string) => text.replace(/[\\%_]/g, (char) => `\
  * Data access for contacts, their notes and their audit trail, in plain SQL through Prisma's
  * `$queryRaw` (parameterised tagged templates): Prisma's model API compiles every query anew,
  * which costs more than twice the CPU of the same statement sent raw (docs/benchmarks.md).
- * Every write is one statement that also appends its audit event and, with a mirror, queues its
- * mirror job: atomic without a transaction, and one round trip.
+ * Every write is one statement that also appends its audit event: atomic without a transaction, and
+ * one round trip. The mirror is queued by the database's triggers on contacts and notes (see
+ * src/mirror/mirror.repository.ts): rows written `pending` here, and any later change of them.
  * Statements go through `db.client`: inside a caller's transaction (an Idempotency-Key request's),
  * they are part of it.
  */
 export class ContactRepository {
   constructor(
     private readonly db: TransactionScope,
-    private readonly mirror?: ContactMirror,
+    /** Whether a CRM mirror is configured: new rows are then written `pending`, else `disabled`. */
+    private readonly mirrored: boolean,
   ) {}
 
   private get initialSyncStatus() {
-    return this.mirror ? ('pending' as const) : ('disabled' as const);
+    return this.mirrored ? ('pending' as const) : ('disabled' as const);
   }
 
   async create(input: NewContact): Promise<Contact> {
-    const { job, runJob } = mirrorJobParts(this.mirror?.newContactJobSql(Prisma.sql`id`), 'created');
     try {
       const [row] = await this.db.client.$queryRaw<ContactRow[]>`
         WITH created AS (
@@ -132,8 +126,8 @@ export class ContactRepository {
         ), event AS (
           INSERT INTO contact_events (contact_id, type, payload)
           SELECT id, 'created'::contact_event_type, jsonb_build_object('name', name, 'email', email, 'phone', phone) FROM created
-        )${job}
-        SELECT ${CONTACT_COLUMNS} FROM created${runJob}`;
+        )
+        SELECT ${CONTACT_COLUMNS} FROM created`;
       if (!row) throw new Error('creating a contact returned no row');
       return toContact(row);
     } catch (error) {
@@ -167,12 +161,9 @@ export class ContactRepository {
 
   /**
    * One statement: the row is locked first (`before`), so that concurrent changes take turns and
-   * each event's `previous` holds what that change replaced; the update, its event and its mirror
-   * job follow. A field absent from `changes` keeps its value; null clears it.
+   * each event's `previous` holds what that change replaced; the update and its event follow. A field absent from `changes` keeps its value; null clears it.
    */
   async update(id: number, changes: ContactChanges): Promise<Contact> {
-    const fields = Object.keys(changes) as ContactField[];
-    const { job, runJob } = mirrorJobParts(this.mirror?.changedContactJobSql(Prisma.sql`id`, fields), 'updated');
     const json = JSON.stringify(changes);
     try {
       const [row] = await this.db.client.$queryRaw<ContactRow[]>`
@@ -183,7 +174,8 @@ export class ContactRepository {
              SET name = CASE WHEN changes.value ? 'name' THEN changes.value->>'name' ELSE c.name END,
                  email = CASE WHEN changes.value ? 'email' THEN changes.value->>'email' ELSE c.email END,
                  phone = CASE WHEN changes.value ? 'phone' THEN changes.value->>'phone' ELSE c.phone END,
-                 sync_status = COALESCE(${this.mirror ? 'pending' : null}::sync_status, c.sync_status)
+                 -- A contact written while no CRM was configured joins the mirror with its first change.
+                 sync_status = CASE WHEN c.sync_status = 'disabled' AND ${this.mirrored} THEN 'pending'::sync_status ELSE c.sync_status END
             FROM before, changes
            WHERE c.id = before.id
           RETURNING c.*
@@ -193,8 +185,8 @@ export class ContactRepository {
                    'changes', changes.value,
                    'previous', (SELECT jsonb_object_agg(field, to_jsonb(before) -> field) FROM jsonb_object_keys(changes.value) AS field))
             FROM before, changes
-        )${job}
-        SELECT ${CONTACT_COLUMNS} FROM updated${runJob}`;
+        )
+        SELECT ${CONTACT_COLUMNS} FROM updated`;
       if (!row) throw new NotFoundError(`Contact ${id} not found`);
       return toContact(row);
     } catch (error) {
@@ -217,7 +209,6 @@ export class ContactRepository {
   }
 
   async addNote(contactId: number, content: string): Promise<Note> {
-    const { job, runJob } = mirrorJobParts(this.mirror?.newNoteJobSql(Prisma.sql`id`, Prisma.sql`contact_id`), 'created');
     try {
       const [row] = await this.db.client.$queryRaw<NoteRow[]>`
         WITH created AS (
@@ -226,8 +217,8 @@ export class ContactRepository {
         ), event AS (
           INSERT INTO contact_events (contact_id, type, payload)
           SELECT contact_id, 'note_added'::contact_event_type, jsonb_build_object('note_id', id, 'content', content) FROM created
-        )${job}
-        SELECT ${NOTE_COLUMNS} FROM created${runJob}`;
+        )
+        SELECT ${NOTE_COLUMNS} FROM created`;
       if (!row) throw new Error('adding a note returned no row');
       return toNote(row);
     } catch (error) {

@@ -8,7 +8,7 @@ import {
   type NewPerson,
   type PersonChanges,
   type PersonSearchField,
-} from '../sync/crm-gateway';
+} from '../mirror/crm-gateway';
 import type { RateLimiter, ResponseHeaders } from './rate-limiter';
 
 export interface PipedriveClientOptions {

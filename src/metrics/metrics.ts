@@ -1,7 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { CrmErrorKind } from '../sync/crm-gateway';
-
-export type JobOutcome = 'synced' | 'retry' | 'failed';
+import type { CrmErrorKind } from '../mirror/crm-gateway';
+import type { MirrorOutcome } from '../mirror/mirror-runs';
 
 export interface QueueDepth {
   queued: number;
@@ -23,10 +22,10 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  private readonly mirrorJobs = new Counter({
-    name: 'mirror_jobs_total',
-    help: 'Mirror job runs by task and outcome (synced, retry, failed)',
-    labelNames: ['task', 'outcome'] as const,
+  private readonly mirrorRuns = new Counter({
+    name: 'mirror_runs_total',
+    help: 'Mirror runs (a contact and its pending notes) by outcome: synced, retry, failed, paused',
+    labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
 
@@ -48,8 +47,8 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
     if (queueDepth) {
       new Gauge({
-        name: 'mirror_queue_jobs',
-        help: 'Mirror jobs waiting to run or retry (state="queued") and given up (state="failed")',
+        name: 'mirror_queue',
+        help: 'Contacts waiting for the mirror, due or retrying (state="queued"), and contacts and notes given up (state="failed")',
         labelNames: ['state'] as const,
         registers: [this.registry],
         // Read at scrape time, so every API process reports the shared queue.
@@ -66,8 +65,8 @@ export class Metrics {
     this.httpDuration.observe({ method, route, status: String(status) }, seconds);
   }
 
-  countJob(task: string, outcome: JobOutcome): void {
-    this.mirrorJobs.inc({ task, outcome });
+  countMirrorRun(outcome: MirrorOutcome): void {
+    this.mirrorRuns.inc({ outcome });
   }
 
   observePipedrive(method: string, path: string, outcome: 'ok' | CrmErrorKind, seconds: number): void {

@@ -3,11 +3,9 @@ import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Config } from '../config/config';
 import { applyMigrations, localMigrations, migrationsDirectory, redactPassword, runPrismaCli } from '../db/migrate';
-import { installJobQueue } from '../sync/worker';
 import { OpsError } from './errors';
 import { cleanPrismaOutput, commentReminders, formatStatus, readMigrationState, type MigrationState } from './migrations';
 import { psqlInvocation, runPsql } from './psql';
-import { stderrLogger } from './log';
 import { databaseName, withClient } from '../db/pg-admin';
 import { assertConnects, type Target } from './target';
 
@@ -182,14 +180,9 @@ export async function reset(ctx: Context, yes: boolean): Promise<number> {
   ctx.err(`Resetting ${ctx.target.label} (about 15 s)...\n`);
   const result = await runPrismaCli(['migrate', 'reset', '--force', '--skip-generate', '--skip-seed'], ctx.target.url);
   if (result.exitCode !== 0) throw prismaFailure('prisma migrate reset', result, ctx.target.url);
-  // prisma migrate reset empties the public schema only. The job queue would keep jobs naming
-  // contact and note ids that the new rows reuse from 1: it goes too, and is reinstalled.
-  await withClient(ctx.target.url, (client) => client.query('DROP SCHEMA IF EXISTS graphile_worker CASCADE'));
-  await installJobQueue(ctx.target.url, stderrLogger());
   const state = await readMigrationState(ctx.target.url);
   ctx.out(
-    `Reset ${ctx.target.label}: every table, row and queued job dropped; ` +
-      `${state.applied.size} migration(s) applied; job queue reinstalled.\n`,
+    `Reset ${ctx.target.label}: every table and row dropped; ${state.applied.size} migration(s) applied.\n`,
   );
   return 0;
 }

@@ -64,9 +64,9 @@ NODE_ENV=production.
 `,
   reset: `Usage: npm run ops -- reset [--yes]       (also: npm run db:reset)
 
-Drops everything in the database (tables, rows, and graphile-worker's job queue), then
-re-applies every migration (prisma migrate reset) and reinstalls the job queue: a database
-like a fresh npm start. Stop the service first.
+Drops everything in the database (tables and rows, the mirror's queue with them), then
+re-applies every migration (prisma migrate reset): a database like a fresh npm start. Stop
+the service first.
 
 On a terminal it asks you to type the database name; --yes (or -y) skips the question, for
 scripts. Without a terminal and without --yes it refuses. Always refused when

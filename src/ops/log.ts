@@ -1,7 +1,7 @@
 import pino from 'pino';
 import type { Logger } from '../logger';
 
-/** Messages of the libraries the CLI calls (embedded PostgreSQL, graphile-worker): plain warning lines on stderr. */
+/** Messages of the libraries the CLI calls (embedded PostgreSQL): plain warning lines on stderr. */
 export function stderrLogger(): Logger {
   return pino(
     { level: 'warn', base: undefined },

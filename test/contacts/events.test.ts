@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { brokenMirror } from '../support/broken-mirror';
+import { failInserts } from '../support/database-fault';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 let t: TestApp;
@@ -76,13 +76,14 @@ describe('GET /contact/:id/events', () => {
   });
 
   it('is written in the transaction of the change: a change that rolls back leaves no event', async () => {
-    const failing = createTestApp({ mirror: brokenMirror('queue unavailable') });
+    // The contact's statement fails at its last write: the event's.
+    const fault = await failInserts(t.prisma, 'contact_events', 'event store unavailable');
     try {
-      await request(failing.app).post('/contact').send({ name: 'Ada' }).expect(500);
+      await request(t.app).post('/contact').send({ name: 'Ada' }).expect(500);
       expect(await t.prisma.contact.count()).toBe(0);
       expect(await t.prisma.contactEvent.count()).toBe(0);
     } finally {
-      await failing.close();
+      await fault.remove();
     }
   });
 

@@ -63,7 +63,7 @@ beforeAll(async () => {
   });
   prisma.$on('query', (event) => logged.push({ sql: event.query, params: JSON.parse(event.params) as unknown[] }));
   indexOnlyPrisma = prisma;
-  repository = new ContactRepository(new TransactionScope(prisma));
+  repository = new ContactRepository(new TransactionScope(prisma), false);
 
   // A few rows named Kowalczyk among thousands: what a selective search looks like.
   await db.query(

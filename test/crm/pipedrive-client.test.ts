@@ -4,7 +4,7 @@ import { inspect } from 'node:util';
 import pino from 'pino';
 import { PipedriveClient, type PipedriveClientOptions } from '../../src/crm/pipedrive-client';
 import { RateLimiter } from '../../src/crm/rate-limiter';
-import { CrmError, type CrmErrorKind } from '../../src/sync/crm-gateway';
+import { CrmError, type CrmErrorKind } from '../../src/mirror/crm-gateway';
 import { FakePipedrive, type RecordedRequest } from '../support/fake-pipedrive';
 
 const TIMEOUT_MS = 400;

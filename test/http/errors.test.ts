@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { brokenMirror } from '../support/broken-mirror';
+import { failInserts } from '../support/database-fault';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 let t: TestApp;
@@ -59,14 +59,14 @@ describe('error responses', () => {
   });
 
   it('answers 500 INTERNAL_ERROR without internals when something unexpected fails', async () => {
-    const failing = createTestApp({ mirror: brokenMirror('secret internals at db.ts:42') });
+    const fault = await failInserts(t.prisma, 'contacts', 'secret internals at db.ts:42');
     try {
-      const res = await request(failing.app).post('/contact').send({ name: 'Ada' }).expect(500);
+      const res = await request(t.app).post('/contact').send({ name: 'Ada' }).expect(500);
       expect(res.body).toEqual({ success: false, error: { code: 'INTERNAL_ERROR', message: 'Internal server error' } });
       expect(res.text).not.toMatch(/secret|db\.ts|at /);
-      expect(await failing.prisma.contact.count()).toBe(0);
+      expect(await t.prisma.contact.count()).toBe(0);
     } finally {
-      await failing.close();
+      await fault.remove();
     }
   });
 

@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import { stripVTControlCharacters } from 'node:util';
 import request from 'supertest';
 import { createLogger, readableLogStream } from '../../src/logger';
-import { brokenMirror } from '../support/broken-mirror';
+import { failInserts } from '../support/database-fault';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 const KEY = 'logs-key-0123456789';
@@ -63,15 +63,17 @@ describe("a request's log line", () => {
   });
 
   it('of a 500 keeps the route, the real error being on the line of the error handler', async () => {
-    const failing = createTestApp({ mirror: brokenMirror('mirror queue exploded'), logLines });
+    const failing = createTestApp({ logLines });
+    const fault = await failInserts(failing.prisma, 'contacts', 'contacts store exploded');
     try {
       await request(failing.app).post('/contact').set('x-request-id', 'fail-1').send({ name: 'Ada' }).expect(500);
     } finally {
+      await fault.remove();
       await failing.close();
     }
     const lines = entries().filter((entry) => entry.req?.id === 'fail-1');
     expect(lines).toEqual([
-      expect.objectContaining({ msg: 'request failed', err: expect.objectContaining({ message: expect.stringContaining('mirror queue exploded') }) }),
+      expect.objectContaining({ msg: 'request failed', err: expect.objectContaining({ message: expect.stringContaining('contacts store exploded') }) }),
       expect.objectContaining({ msg: 'request errored', route: '/contact', res: { statusCode: 500 }, responseTime: expect.any(Number) }),
     ]);
     expect(lines[1]).not.toHaveProperty('err');
@@ -80,12 +82,14 @@ describe("a request's log line", () => {
 
 describe('above info', () => {
   it('writes no request lines, and an error line still names its request', async () => {
-    const failing = createTestApp({ mirror: brokenMirror('mirror queue exploded'), logLines });
+    const failing = createTestApp({ logLines });
     failing.logger.level = 'warn';
+    const fault = await failInserts(failing.prisma, 'contacts', 'contacts store exploded');
     try {
       await request(failing.app).get('/contacts').set('x-request-id', 'quiet-1').expect(200);
       await request(failing.app).post('/contact?source=form').set('x-request-id', 'fail-2').send({ name: 'Ada' }).expect(500);
     } finally {
+      await fault.remove();
       await failing.close();
     }
     expect(entries()).toEqual([
@@ -93,7 +97,7 @@ describe('above info', () => {
         level: 50,
         msg: 'request failed',
         req: { id: 'fail-2', method: 'POST', url: '/contact' },
-        err: expect.objectContaining({ message: expect.stringContaining('mirror queue exploded') }),
+        err: expect.objectContaining({ message: expect.stringContaining('contacts store exploded') }),
       }),
     ]);
   });

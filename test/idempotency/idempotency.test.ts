@@ -3,7 +3,7 @@ import request from 'supertest';
 import { FakePipedrive } from '../support/fake-pipedrive';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { waitFor, waitForLockWaiters } from '../support/wait-for';
-import { fastMirrorEnv } from '../sync/mirror-support';
+import { fastMirrorEnv } from '../mirror/mirror-support';
 
 /**
  * Idempotency-Key on POST /contact and POST /contact/note: a retried request is answered from

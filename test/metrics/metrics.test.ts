@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { FakePipedrive } from '../support/fake-pipedrive';
 import { createTestApp, type TestApp } from '../support/test-app';
-import { startMirroredApp, waitUntilSettled } from '../sync/mirror-support';
+import { startMirroredApp, waitUntilSettled } from '../mirror/mirror-support';
 
 const KEY = 'metrics-key-0123456789';
 
@@ -48,8 +48,8 @@ describe('GET /metrics', () => {
 
   it('reports the depth of the mirror queue', async () => {
     const text = await scrape();
-    expect(sample(text, 'mirror_queue_jobs', { state: 'queued' })).toBe(0);
-    expect(sample(text, 'mirror_queue_jobs', { state: 'failed' })).toBe(0);
+    expect(sample(text, 'mirror_queue', { state: 'queued' })).toBe(0);
+    expect(sample(text, 'mirror_queue', { state: 'failed' })).toBe(0);
   });
 });
 
@@ -68,7 +68,7 @@ describe('mirror metrics', () => {
 
   const scrape = async () => (await request(t.app).get('/metrics').set('x-api-key', KEY).expect(200)).text;
 
-  it('counts jobs by outcome, times Pipedrive calls by endpoint, and counts 429s', async () => {
+  it('counts mirror runs by outcome (a 429 pauses), times Pipedrive calls by endpoint, and counts 429s', async () => {
     fake.fault({ kind: 'status', status: 429, retryAfterSeconds: 1, times: 1 });
     await request(t.app).post('/contact').set('x-api-key', KEY).send({ name: 'Ada', email: 'ada@example.com' }).expect(201);
     await waitUntilSettled(t);
@@ -77,20 +77,20 @@ describe('mirror metrics', () => {
     await waitUntilSettled(t);
 
     const text = await scrape();
-    expect(sample(text, 'mirror_jobs_total', { task: 'mirror_contact', outcome: 'retry' })).toBe(1);
-    expect(sample(text, 'mirror_jobs_total', { task: 'mirror_contact', outcome: 'synced' })).toBe(2);
+    expect(sample(text, 'mirror_runs_total', { outcome: 'paused' })).toBe(1);
+    expect(sample(text, 'mirror_runs_total', { outcome: 'synced' })).toBe(2);
     expect(sample(text, 'pipedrive_rate_limited_total')).toBe(1);
     expect(sample(text, 'pipedrive_request_duration_seconds_count', { method: 'POST', endpoint: '/api/v2/persons', outcome: 'ok' })).toBe(1);
     expect(sample(text, 'pipedrive_request_duration_seconds_count', { method: 'PATCH', endpoint: '/api/v2/persons/:id', outcome: 'ok' })).toBe(1);
     expect(text).not.toContain(`/api/v2/persons/${crmId}"`);
   });
 
-  it('counts a job that gives up as failed', async () => {
+  it('counts a run that gives up as failed', async () => {
     fake.fault({ kind: 'status', status: 422, match: { method: 'POST', path: /^\/api\/v2\/persons$/ } });
     await request(t.app).post('/contact').set('x-api-key', KEY).send({ name: 'Ada' }).expect(201);
     await waitUntilSettled(t);
     const text = await scrape();
-    expect(sample(text, 'mirror_jobs_total', { task: 'mirror_contact', outcome: 'failed' })).toBe(1);
-    expect(sample(text, 'mirror_queue_jobs', { state: 'failed' })).toBe(1);
+    expect(sample(text, 'mirror_runs_total', { outcome: 'failed' })).toBe(1);
+    expect(sample(text, 'mirror_queue', { state: 'failed' })).toBe(1);
   });
 });

@@ -4,11 +4,9 @@ import { cp, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { createLogger } from '../../src/logger';
 import { parseCommandLine } from '../../src/ops/cli';
 import { cleanPrismaOutput, commentReminders } from '../../src/ops/migrations';
 import { connectionEnvironment, psqlInvocation } from '../../src/ops/psql';
-import { installJobQueue } from '../../src/sync/worker';
 import { createScratchDatabase, dropDatabase } from '../support/test-database';
 
 // The Prisma CLI's migrate deploy and reset take about 12 s each here.
@@ -243,17 +241,16 @@ describe('on a scratch database', () => {
     expect(await query(databaseUrl, 'SELECT name FROM contacts')).toEqual([{ name: 'Ada Lovelace' }]);
   });
 
-  test('reset --yes in development empties the tables and the job queue, and re-applies the migrations', async () => {
-    await installJobQueue(databaseUrl, createLogger('warn'));
-    await query(databaseUrl, `SELECT graphile_worker.add_job('mirror_contact', '{"contactId":1}'::json, queue_name => 'contact:1')`);
+  test('reset --yes in development empties the tables, the mirror queue and pause, and re-applies the migrations', async () => {
+    await query(databaseUrl, `INSERT INTO mirror_pause (paused_until, reason) VALUES (now() + interval '1 hour', 'test')`);
     expect(await query(databaseUrl, 'SELECT count(*)::int AS n FROM contacts')).toEqual([{ n: 1 }]);
 
     const { code, stdout } = await ops(['reset', '--yes']);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^Reset postgresql:\/\/.*\*\*\*.*: every table, row and queued job dropped/);
+    expect(stdout).toMatch(/^Reset postgresql:\/\/.*\*\*\*.*: every table and row dropped/);
 
     expect(await query(databaseUrl, 'SELECT count(*)::int AS n FROM contacts')).toEqual([{ n: 0 }]);
-    expect(await query(databaseUrl, 'SELECT count(*)::int AS n FROM graphile_worker.jobs')).toEqual([{ n: 0 }]);
+    expect(await query(databaseUrl, 'SELECT count(*)::int AS n FROM mirror_pause')).toEqual([{ n: 0 }]);
     expect((await ops(['status'])).code).toBe(0);
   });
 

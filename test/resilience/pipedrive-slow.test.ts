@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { FakePipedrive, type Fault } from '../support/fake-pipedrive';
 import { createTestApp, type TestApp } from '../support/test-app';
-import { fastMirrorEnv } from '../sync/mirror-support';
+import { fastMirrorEnv } from '../mirror/mirror-support';
 
 /**
  * Pipedrive slow, hanging or down never makes a write wait longer than CRM_SYNC_WAIT_MS: the
@@ -140,10 +140,10 @@ describe.each(cases)('while Pipedrive %s', (label, fault) => {
       state = await synced();
     }
     ((timings[label] ??= {})['mirrored after Pipedrive is back'] ??= []).push(Math.round(performance.now() - backAt));
-    // Their jobs still queued, and when they will run: nothing should be left.
-    const late = await t.prisma.$queryRaw<{ task_identifier: string; run_in_s: number }[]>`
-      SELECT task_identifier, round(extract(epoch FROM run_at - now()))::int AS run_in_s FROM graphile_worker.jobs
-       WHERE queue_name = ANY(${contactIds.map((id) => `contact:${id}`)})`;
+    // Their contacts still queued, and when they will run: nothing should be left.
+    const late = await t.prisma.$queryRaw<{ id: number; run_in_s: number }[]>`
+      SELECT id, round(extract(epoch FROM mirror_due_at - now()))::int AS run_in_s FROM contacts
+       WHERE id = ANY(${contactIds}) AND mirror_due_at IS NOT NULL`;
     expect({ synced: state, queued: late }).toEqual({ synced: { contacts: 4, notes: 4 }, queued: [] });
     for (const contact of await t.prisma.contact.findMany({ where: { id: { in: contactIds } } })) {
       expect(fake.persons.get(contact.crmId!)).toMatchObject({ phones: [expect.objectContaining({ value: contact.phone })] });

@@ -6,7 +6,7 @@ import { ROOT_HOME } from '../../src/db/embedded-postgres';
 import { FakePipedrive } from '../support/fake-pipedrive';
 import { freePort, waitForStatus, type ServerProcess } from '../support/server-process';
 import { waitFor } from '../support/wait-for';
-import { fastMirrorEnv } from '../sync/mirror-support';
+import { fastMirrorEnv } from '../mirror/mirror-support';
 
 const ROOT = path.resolve(__dirname, '../..');
 const STOP_TIMEOUT_MS = 30_000;

@@ -31,7 +31,7 @@ import { ErrorResponse } from '../../src/http/error-response';
 import type { HealthChecks } from '../../src/http/health.routes';
 import type { AnyRoute } from '../../src/http/route';
 import { parseIdempotencyKey } from '../../src/idempotency/idempotent-requests';
-import type { SyncRepository } from '../../src/sync/sync.repository';
+import type { MirrorRepository } from '../../src/mirror/mirror.repository';
 
 export const WORKFLOW_DIR = path.resolve(__dirname, '../../n8n');
 
@@ -56,7 +56,7 @@ export const API_BASE_VARIABLE = 'CONTACT_API_URL';
  * method and path match answers, as in Express. Only the handlers use the services.
  */
 export function apiRoutes(): AnyRoute[] {
-  return mountedRoutes({ health: {} as HealthChecks, contactService: {} as ContactService, syncRepository: {} as SyncRepository });
+  return mountedRoutes({ health: {} as HealthChecks, contactService: {} as ContactService, mirrorRepository: {} as MirrorRepository });
 }
 
 // ---------------------------------------------------------------------------------------------

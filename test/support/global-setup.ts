@@ -1,6 +1,4 @@
 import { applyMigrations } from '../../src/db/migrate';
-import { createLogger } from '../../src/logger';
-import { installJobQueue } from '../../src/sync/worker';
 import { createScratchDatabase, locateTestServer } from './test-database';
 
 /** One migrated database for the whole run; test files empty it between tests. */
@@ -8,7 +6,6 @@ export default async function globalSetup(): Promise<void> {
   const server = await locateTestServer();
   const databaseUrl = await createScratchDatabase(server.url, 'contact_sync_test');
   await applyMigrations(databaseUrl);
-  await installJobQueue(databaseUrl, createLogger('warn'));
   process.env.TEST_ADMIN_DATABASE_URL = server.url;
   process.env.DATABASE_URL = databaseUrl;
   (globalThis as { testServer?: typeof server }).testServer = server;

@@ -3,7 +3,7 @@ import { buildHttpApp, buildServices, type ServiceOverrides, type Services } fro
 import { loadConfig } from '../../src/config/config';
 import type { InFlightRequests } from '../../src/http/in-flight';
 import { createLogger, type Logger } from '../../src/logger';
-import type { SyncWorker } from '../../src/sync/worker';
+import type { MirrorWorker } from '../../src/mirror/mirror-worker';
 
 export interface TestApp {
   app: Express;
@@ -13,8 +13,8 @@ export interface TestApp {
   /** The requests the app is handling (for startHttpServer). */
   inFlight: InFlightRequests;
   /** Starts the mirror worker in this process (only with a Pipedrive key). */
-  startWorker(): Promise<SyncWorker>;
-  /** Empties every table and the job queue, and restarts the id sequences. */
+  startWorker(): Promise<MirrorWorker>;
+  /** Empties every table (the mirror's queue and pause with them), and restarts the id sequences. */
   reset(): Promise<void>;
   close(): Promise<void>;
 }
@@ -40,7 +40,7 @@ export function createTestApp(options: TestAppOptions = {}): TestApp {
   if (!databaseUrl) throw new Error('DATABASE_URL is not set: run the tests through jest (see test/support/global-setup.ts)');
   const services = buildServices(config, databaseUrl, logger, options);
   const { app, inFlight } = buildHttpApp({ ...config, bodyLimit: options.bodyLimit ?? config.bodyLimit }, services, logger);
-  const workers: SyncWorker[] = [];
+  const workers: MirrorWorker[] = [];
   return {
     app,
     services,
@@ -55,7 +55,7 @@ export function createTestApp(options: TestAppOptions = {}): TestApp {
     },
     reset: async () => {
       await services.prisma.$executeRawUnsafe(
-        'TRUNCATE contacts, notes, crm_health, idempotency_keys, graphile_worker._private_jobs, graphile_worker._private_job_queues RESTART IDENTITY CASCADE',
+        'TRUNCATE contacts, notes, crm_health, idempotency_keys, mirror_pause RESTART IDENTITY CASCADE',
       );
     },
     close: async () => {

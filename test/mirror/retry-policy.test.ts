@@ -1,5 +1,5 @@
-import { CrmError } from '../../src/sync/crm-gateway';
-import { retryDelayMs } from '../../src/sync/retry-policy';
+import { CrmError } from '../../src/mirror/crm-gateway';
+import { retryDelayMs } from '../../src/mirror/retry-policy';
 
 const settings = { baseMs: 1_000, maxMs: 60_000 };
 

@@ -2,7 +2,7 @@ import request from 'supertest';
 import { FakePipedrive } from '../support/fake-pipedrive';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
-import { fastMirrorEnv, personCreations, personsByEmail, startMirroredApp, waitUntilSettled } from './mirror-support';
+import { personCreations, personsByEmail, startMirroredApp, waitUntilSettled } from './mirror-support';
 
 let fake: FakePipedrive;
 let t: TestApp;
@@ -102,12 +102,14 @@ describe('mirroring to Pipedrive', () => {
     expect(fake.notes.get(res.body.crm_note_id)).toMatchObject({ content: 'Wants a demo', person_id: crmId });
   });
 
-  it('queues no job for a rejected write: the change and its job commit together', async () => {
+  it('queues nothing for a rejected write: the change and its queueing are one row', async () => {
     await createContact({ name: 'Ada', email: 'ada@example.com' });
     await request(t.app).post('/contact').send({ name: 'Ada again', email: 'ada@example.com' }).expect(409);
     await request(t.app).post('/contact/note').send({ contact_id: 999, content: 'x' }).expect(404);
-    const jobs = await t.prisma.$queryRaw<{ count: bigint }[]>`SELECT count(*) FROM graphile_worker.jobs`;
-    expect(Number(jobs[0]!.count)).toBe(0);
+    await waitUntilSettled(t);
+    const queued = await t.prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM contacts WHERE mirror_due_at IS NOT NULL`;
+    expect(queued).toEqual([{ n: 0 }]);
+    expect(await t.prisma.contact.count()).toBe(1);
     expect(personCreations(fake)).toHaveLength(1);
   });
 });
@@ -178,23 +180,6 @@ describe('when Pipedrive misbehaves', () => {
     ]);
   });
 
-  it('runs the jobs that deferred to an older job as soon as that job is done, not at the time they deferred to', async () => {
-    await t.close();
-    t = createTestApp({ env: fastMirrorEnv(fake, { CRM_SYNC_WAIT_MS: '0' }) });
-    const ada = await createContact({ name: 'Ada', email: 'ada@example.com' });
-    await request(t.app).post('/contact/note').send({ contact_id: ada.contact_id, content: 'first' }).expect(201);
-    // As when the note's job deferred to its contact's job while that job sat at graphile-worker's
-    // own retry time (e^attempt seconds), just before ours replaced it.
-    const deferred = await t.prisma.$executeRaw`
-      UPDATE graphile_worker._private_jobs SET run_at = now() + interval '1 hour'
-       WHERE id = (SELECT max(id) FROM graphile_worker._private_jobs)`;
-    expect(deferred).toBe(1);
-
-    await t.startWorker();
-    await waitUntilSettled(t, 5_000);
-    expect([...fake.notes.values()].map((n) => n.content)).toEqual(['first']);
-  });
-
   it('does not create a second person when the creation reached Pipedrive but its answer was lost', async () => {
     fake.fault({ kind: 'lose-response', times: 1, match: { method: 'POST', path: /^\/api\/v2\/persons$/ } });
     const body = await createContact({ name: 'Ada', email: 'ada@example.com' });
@@ -260,7 +245,7 @@ describe('when Pipedrive misbehaves', () => {
     expect(personCreations(fake)).toHaveLength(1);
   });
 
-  it('gives up after the configured attempts, keeps the job and its error inspectable, and retries on request', async () => {
+  it('gives up after the configured attempts, keeps the error inspectable, and retries on request', async () => {
     await t.close();
     t = await startMirroredApp(fake, { SYNC_MAX_ATTEMPTS: '3', CRM_SYNC_WAIT_MS: '0' });
     fake.fault({ kind: 'status', status: 500 });
@@ -269,11 +254,15 @@ describe('when Pipedrive misbehaves', () => {
     await waitUntilSettled(t);
     const stored = await t.prisma.contact.findUniqueOrThrow({ where: { id: body.contact_id } });
     expect(stored).toMatchObject({ syncStatus: 'failed', crmLastError: expect.stringMatching(/500/) });
-    const [job] = await t.prisma.$queryRaw<{ attempts: number; max_attempts: number; last_error: string; queue_name: string }[]>`
-      SELECT attempts, max_attempts, last_error, queue_name FROM graphile_worker.jobs`;
-    expect(job).toMatchObject({ attempts: 3, max_attempts: 3, last_error: expect.stringMatching(/500/), queue_name: `contact:${body.contact_id}` });
+    // Three attempts, each failing at its first request; then out of the queue.
+    expect(fake.requests).toHaveLength(3);
+    const [queue] = await t.prisma.$queryRaw<{ mirror_due_at: Date | null; mirror_queued_at: Date | null }[]>`
+      SELECT mirror_due_at, mirror_queued_at FROM contacts WHERE id = ${body.contact_id}`;
+    expect(queue).toEqual({ mirror_due_at: null, mirror_queued_at: null });
+    const events = (await request(t.app).get(`/contact/${body.contact_id}/events`).expect(200)).body.items;
+    expect(events.map((e: { type: string }) => e.type)).toEqual(['created', 'crm_failed']);
     const status = await request(t.app).get('/sync/status').expect(200);
-    expect(status.body).toMatchObject({ contacts: { failed: 1, pending: 0 }, jobs: { failed: 1, queued: 0 } });
+    expect(status.body).toMatchObject({ contacts: { failed: 1, pending: 0 }, queue: { live: 0, bulk: 0 } });
 
     fake.clearFaults();
     const resync = await request(t.app).post(`/contact/${body.contact_id}/sync`).expect(202);
@@ -286,7 +275,7 @@ describe('when Pipedrive misbehaves', () => {
     expect(personsByEmail(fake, 'ada@example.com')).toHaveLength(1);
   });
 
-  it('on 401 fails the jobs clearly, reports degraded health, and still accepts local writes', async () => {
+  it('on 401 fails the mirror clearly, reports degraded health, and still accepts local writes', async () => {
     fake.fault({ kind: 'status', status: 401 });
     const body = await createContact({ name: 'Ada', email: 'ada@example.com' });
     expect(body.sync_status).toBe('failed');
@@ -329,8 +318,10 @@ describe('POST /contact/:id/sync and GET /sync/status', () => {
     expect(status.body).toEqual({
       contacts: { disabled: 0, pending: 0, synced: 1, failed: 0 },
       notes: { disabled: 0, pending: 0, synced: 0, failed: 0 },
-      jobs: { queued: 0, failed: 0 },
+      queue: { live: 0, bulk: 0 },
       oldest_pending_age_seconds: null,
+      paused_until: null,
+      pause_reason: null,
     });
   });
 
@@ -338,12 +329,12 @@ describe('POST /contact/:id/sync and GET /sync/status', () => {
     await request(t.app).post('/contact/4242/sync').expect(404);
   });
 
-  it('reports the age of the oldest queued job', async () => {
+  it('reports the queue and how long its oldest contact has waited', async () => {
     fake.fault({ kind: 'status', status: 503 });
     await createContact({ name: 'Waiting' });
     await new Promise((resolve) => setTimeout(resolve, 300));
     const status = await request(t.app).get('/sync/status').expect(200);
-    expect(status.body.jobs.queued).toBe(1);
+    expect(status.body.queue).toEqual({ live: 1, bulk: 0 });
     expect(status.body.contacts.pending).toBe(1);
     expect(status.body.oldest_pending_age_seconds).toBeGreaterThan(0.2);
   });
@@ -355,8 +346,8 @@ describe('without a Pipedrive key', () => {
     try {
       const res = await request(local.app).post('/contact').send({ name: 'Local only' }).expect(201);
       expect(res.body).toMatchObject({ sync_status: 'disabled', crm_id: null });
-      const jobs = await local.prisma.$queryRaw<{ count: bigint }[]>`SELECT count(*) FROM graphile_worker.jobs`;
-      expect(Number(jobs[0]!.count)).toBe(0);
+      const queued = await local.prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM contacts WHERE mirror_due_at IS NOT NULL`;
+      expect(queued).toEqual([{ n: 0 }]);
       const resync = await request(local.app).post(`/contact/${res.body.contact_id}/sync`).expect(409);
       expect(resync.body.error.code).toBe('CRM_DISABLED');
     } finally {

@@ -1,11 +1,12 @@
-import type { PrismaClient } from '@prisma/client';
+import type { CrmState } from '../contacts/mirror-port';
 import type { Logger } from '../logger';
 import type { CrmErrorKind } from './crm-gateway';
+import type { MirrorRepository } from './mirror.repository';
 
-type CrmHealthState = 'ok' | 'unauthorized' | 'unreachable';
+type AnsweringState = Exclude<CrmState, 'disabled'>;
 
 /** Rate limiting and rejected requests still mean Pipedrive answers with this token. */
-const STATE_AFTER: Record<'ok' | CrmErrorKind, CrmHealthState> = {
+const STATE_AFTER: Record<'ok' | CrmErrorKind, AnsweringState> = {
   ok: 'ok',
   rate_limited: 'ok',
   rejected: 'ok',
@@ -19,12 +20,12 @@ const STATE_AFTER: Record<'ok' | CrmErrorKind, CrmHealthState> = {
  * it too and health checks never call Pipedrive.
  */
 export class CrmHealth {
-  private written?: CrmHealthState;
-  private latest?: CrmHealthState;
+  private written?: AnsweringState;
+  private latest?: AnsweringState;
   private writes: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly prisma: PrismaClient,
+    private readonly store: MirrorRepository,
     private readonly logger: Logger,
   ) {}
 
@@ -37,22 +38,17 @@ export class CrmHealth {
   }
 
   /** The last recorded state; this process's own when the database cannot be read. */
-  async read(): Promise<CrmHealthState> {
+  async read(): Promise<AnsweringState> {
     try {
-      const row = await this.prisma.crmHealth.findUnique({ where: { id: 1 } });
-      return row?.state ?? this.latest ?? 'ok';
+      return (await this.store.crmState()) ?? this.latest ?? 'ok';
     } catch {
       return this.latest ?? 'ok';
     }
   }
 
-  private async save(state: CrmHealthState, detail: string | null): Promise<void> {
+  private async save(state: AnsweringState, detail: string | null): Promise<void> {
     try {
-      await this.prisma.crmHealth.upsert({
-        where: { id: 1 },
-        create: { id: 1, state, detail },
-        update: { state, detail, updatedAt: new Date() },
-      });
+      await this.store.saveCrmState(state, detail);
       if (state !== 'ok') this.logger.warn({ crm: state, detail }, 'Pipedrive is not answering normally');
     } catch (error) {
       // Not written: try again with the next outcome.

@@ -1,0 +1,191 @@
+import type { Contact, Note } from '../contacts/contact';
+import type { Logger } from '../logger';
+import { CrmError, type CrmGateway, type CrmPerson, type NewPerson, type PersonChanges } from './crm-gateway';
+import type { MirrorClaim, MirrorRepository, MirrorWork } from './mirror.repository';
+import { retryDelayMs, type RetrySettings } from './retry-policy';
+
+/**
+ * What became of a run: synced (nothing left to retry), retry (failed, will run again), failed
+ * (given up), paused (Pipedrive's rate limit: the whole mirror waits, the attempt does not count).
+ */
+export type MirrorOutcome = 'synced' | 'retry' | 'failed' | 'paused';
+
+export interface MirrorRunSettings {
+  maxAttempts: number;
+  retry: RetrySettings;
+}
+
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+const personFields = (contact: Contact): NewPerson => ({ name: contact.name, email: contact.email, phone: contact.phone });
+
+/** Local values that the person lacks; a field empty locally leaves the person's alone. */
+function differingFields(contact: Contact, person: CrmPerson): PersonChanges {
+  const changes: PersonChanges = {};
+  if (contact.name !== person.name) changes.name = contact.name;
+  if (contact.email && !person.emails.some((email) => email.toLowerCase() === contact.email)) changes.email = contact.email;
+  if (contact.phone && !person.phones.includes(contact.phone)) changes.phone = contact.phone;
+  return changes;
+}
+
+/** The fields whose value differs from what was last sent; every field when nothing is known. */
+function changedSincePushed(contact: Contact, pushed: NewPerson | null): PersonChanges {
+  const fields = personFields(contact);
+  if (!pushed) return fields;
+  return Object.fromEntries(Object.entries(fields).filter(([field, value]) => pushed[field as keyof NewPerson] !== value)) as PersonChanges;
+}
+
+/** Which part of a run failed: the contact (its person), or one note. */
+class RunFailure extends Error {
+  constructor(
+    readonly error: unknown,
+    readonly note?: Note,
+  ) {
+    super(describe(error), { cause: error });
+  }
+}
+
+/**
+ * One run of a contact's mirror work: bring its person to the contact's current state, then add
+ * its pending notes in order. The row is read when the run starts, so rapid changes coalesce into
+ * one update, and a retry always sends the latest state.
+ */
+export class MirrorRuns {
+  constructor(
+    private readonly store: MirrorRepository,
+    private readonly crm: CrmGateway,
+    private readonly settings: MirrorRunSettings,
+    private readonly logger: Logger,
+  ) {}
+
+  async run(claim: MirrorClaim): Promise<MirrorOutcome> {
+    const work = await this.store.work(claim);
+    if (!work) return 'synced'; // deleted since: nothing left to mirror
+    try {
+      await this.mirror(work);
+      await this.store.releaseDone(work.contactId);
+      return 'synced';
+    } catch (error) {
+      if (!(error instanceof RunFailure)) throw error;
+      return this.settle(work, error);
+    }
+  }
+
+  private async mirror(work: MirrorWork): Promise<void> {
+    const { contact } = work;
+    let personId = contact.crmId;
+    // A note needs its person: one that has none is created even when only notes wait.
+    if (contact.syncStatus === 'pending' || personId === null) {
+      try {
+        personId = await this.mirrorContact(work);
+      } catch (error) {
+        throw new RunFailure(error);
+      }
+    }
+    for (const note of work.notes) {
+      try {
+        const crmNoteId = (await this.findLostNote(personId, note.content, work)) ?? (await this.crm.addNote(personId, note.content)).id;
+        await this.store.noteMirrored(note, crmNoteId);
+      } catch (error) {
+        throw new RunFailure(error, note);
+      }
+    }
+  }
+
+  /** Brings the person to the contact's state; returns its id. */
+  private async mirrorContact(work: MirrorWork): Promise<number> {
+    const { contact } = work;
+    if (contact.crmId === null) return this.ensurePerson(work);
+    const changes = changedSincePushed(contact, work.pushed);
+    if (Object.keys(changes).length > 0) await this.crm.updatePerson(contact.crmId, changes);
+    await this.store.contactMirrored(work, contact.crmId, personFields(contact), 'updated');
+    return contact.crmId;
+  }
+
+  /**
+   * Links the contact to its Pipedrive person, creating the person only when none can
+   * be found: a retry after a request that reached Pipedrive but whose answer was lost
+   * finds the person it created instead of creating a second one.
+   */
+  private async ensurePerson(work: MirrorWork): Promise<number> {
+    const { contact } = work;
+    const existing = await this.findUnlinkedPerson(contact, work.attempt);
+    let personId: number;
+    if (existing) {
+      personId = existing.id;
+      this.logger.info({ contactId: contact.id, crmId: personId }, 'linked contact to an existing Pipedrive person');
+      // The local row is the truth: bring the person's differing fields in line.
+      const changes = differingFields(contact, existing);
+      if (Object.keys(changes).length > 0) await this.crm.updatePerson(personId, changes);
+    } else {
+      personId = (await this.crm.createPerson(personFields(contact))).id;
+    }
+    await this.store.linkPerson(contact.id, personId);
+    await this.store.contactMirrored(work, personId, personFields(contact), existing ? 'linked' : 'created');
+    return personId;
+  }
+
+  /**
+   * Email identifies a person; failing that, phone. A name alone is searched only on a
+   * retry, where an earlier attempt may have created the person: on a first attempt it
+   * could only find a namesake.
+   */
+  private async findUnlinkedPerson(contact: Contact, attempt: number) {
+    const search = contact.email
+      ? ({ field: 'email', term: contact.email } as const)
+      : contact.phone
+        ? ({ field: 'phone', term: contact.phone } as const)
+        : attempt > 1
+          ? ({ field: 'name', term: contact.name } as const)
+          : undefined;
+    if (!search) return null;
+    const person = await this.crm.findPerson(search.field, search.term);
+    if (!person || (await this.store.isPersonLinked(person.id))) return null;
+    return person;
+  }
+
+  /**
+   * On a retry, an earlier attempt may have added the note and lost the answer: look for
+   * a note of the person with this content that no local note claims yet.
+   */
+  private async findLostNote(personId: number, content: string, work: MirrorWork): Promise<number | null> {
+    if (work.attempt === 1) return null;
+    for (const id of await this.crm.findNotes(personId, content)) {
+      if (!(await this.store.isNoteLinked(id))) return id;
+    }
+    return null;
+  }
+
+  /**
+   * After a failed run: Pipedrive's rate limit pauses the whole mirror for as long as it says,
+   * without spending the attempt; a failure retrying cannot mend, or the last attempt, fails the
+   * part that failed (and the rest of the contact's work goes on); else the run is retried later.
+   */
+  private async settle(work: MirrorWork, failure: RunFailure): Promise<MirrorOutcome> {
+    const error = failure.error;
+    const message = describe(error);
+    const context = { contactId: work.contactId, noteId: failure.note?.id, attempt: work.attempt, error: message };
+    if (error instanceof CrmError && error.kind === 'rate_limited' && error.retryAfterMs !== undefined) {
+      const until = new Date(Date.now() + error.retryAfterMs);
+      await this.store.pause(until, `Pipedrive rate limit (${message})`);
+      await this.recordFailure(work, failure, message, false);
+      await this.store.releaseForRetry(work.contactId, error.retryAfterMs, true);
+      this.logger.warn({ ...context, pausedUntil: until }, 'Pipedrive rate limit: the mirror is paused');
+      return 'paused';
+    }
+    const delay = work.attempt >= this.settings.maxAttempts ? null : retryDelayMs(error, work.attempt, this.settings.retry);
+    await this.recordFailure(work, failure, message, delay === null);
+    if (delay === null) {
+      await this.store.releaseDone(work.contactId);
+      this.logger.error(context, 'mirror gave up; POST /contact/:id/sync queues it again');
+      return 'failed';
+    }
+    await this.store.releaseForRetry(work.contactId, delay, false);
+    this.logger.warn({ ...context, retryInMs: delay }, 'mirror failed; will retry');
+    return 'retry';
+  }
+
+  private recordFailure(work: MirrorWork, failure: RunFailure, message: string, final: boolean): Promise<void> {
+    return failure.note ? this.store.noteFailed(failure.note, message, final) : this.store.contactFailed(work, message, final);
+  }
+}
