@@ -216,6 +216,28 @@ export class MirrorRepository {
     return row?.queued ?? 0;
   }
 
+  /**
+   * Queues every failed contact and failed note again with fresh attempts, as bulk work (after
+   * every due live change; a contact already waiting keeps its place). Returns what was queued.
+   */
+  async requeueFailed(): Promise<{ contacts: number; notes: number }> {
+    const [row] = await this.db.client.$queryRaw<{ contacts: number; notes: number }[]>`
+      WITH failed_contacts AS (
+        SELECT id FROM contacts WHERE sync_status = 'failed'
+      ), notes_queued AS (
+        UPDATE notes SET sync_status = 'pending' WHERE sync_status = 'failed' RETURNING contact_id
+      ), contacts_queued AS (
+        UPDATE contacts
+           SET sync_status = CASE WHEN sync_status = 'failed' THEN 'pending'::sync_status ELSE sync_status END,
+               mirror_priority = CASE WHEN mirror_due_at IS NULL THEN ${PRIORITY.bulk} ELSE mirror_priority END,
+               mirror_queued_at = COALESCE(mirror_queued_at, now()), mirror_due_at = LEAST(mirror_due_at, now()),
+               mirror_attempts = 0
+         WHERE id IN (SELECT id FROM failed_contacts) OR id IN (SELECT contact_id FROM notes_queued)
+      )
+      SELECT (SELECT count(*) FROM failed_contacts)::int AS contacts, (SELECT count(*) FROM notes_queued)::int AS notes`;
+    return { contacts: row?.contacts ?? 0, notes: row?.notes ?? 0 };
+  }
+
   /** Starts no mirror work before `until`; a longer pause in force stays. */
   async pause(until: Date, reason: string): Promise<void> {
     await this.db.client.$executeRaw`

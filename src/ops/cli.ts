@@ -18,9 +18,11 @@ type Invocation =
   | { kind: 'new-migration'; name: string }
   | { kind: 'reset'; yes: boolean }
   | { kind: 'resolve'; how: 'applied' | 'rolled-back'; migration: string }
-  | { kind: 'psql'; args: string[] };
+  | { kind: 'psql'; args: string[] }
+  | { kind: 'mirror'; action: commands.MirrorAction };
 
 const MIGRATION_NAME = /^[A-Za-z0-9_]{1,200}$/;
+const MINUTES = /^[1-9]\d{0,5}$/;
 
 function options<T extends NonNullable<ParseArgsConfig['options']>>(command: CommandName, args: string[], spec: T, positionals = 0) {
   try {
@@ -84,6 +86,17 @@ export function parseCommandLine(argv: string[]): Invocation {
       if (typeof rolledBack === 'string') return { kind: 'resolve', how: 'rolled-back', migration: rolledBack };
       throw new UsageError('say how: --rolled-back <migration> or --applied <migration>', command);
     }
+    case 'mirror': {
+      const { values, positionals } = options(command, rest, { ...help, for: { type: 'string' }, reason: { type: 'string' } }, 1);
+      const [action] = positionals;
+      if (action !== 'pause' && (values.for !== undefined || values.reason !== undefined)) {
+        throw new UsageError('--for and --reason go with pause only', command);
+      }
+      if (action === 'resume' || action === 'requeue-failed') return { kind: 'mirror', action: { kind: action } };
+      if (action !== 'pause') throw new UsageError(action ? `unknown mirror action "${action}"` : 'say what: pause, resume or requeue-failed', command);
+      if (values.for === undefined || !MINUTES.test(values.for)) throw new UsageError('pause needs --for <minutes>, a whole number from 1', command);
+      return { kind: 'mirror', action: { kind: 'pause', minutes: Number(values.for), reason: values.reason ?? 'paused by an operator' } };
+    }
   }
 }
 
@@ -119,6 +132,8 @@ async function execute(invocation: Exclude<Invocation, { kind: 'help' }>, config
         return await commands.resolve(ctx, invocation.how, invocation.migration);
       case 'psql':
         return await commands.psql(ctx, invocation.args);
+      case 'mirror':
+        return await commands.mirror(ctx, invocation.action);
     }
   } finally {
     cleanups.delete(target.stop);

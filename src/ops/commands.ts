@@ -7,6 +7,10 @@ import { OpsError } from './errors';
 import { cleanPrismaOutput, commentReminders, formatStatus, readMigrationState, type MigrationState } from './migrations';
 import { psqlInvocation, runPsql } from './psql';
 import { databaseName, withClient } from '../db/pg-admin';
+import { createPrismaClient } from '../db/prisma';
+import { TransactionScope } from '../db/transaction-scope';
+import { MirrorRepository } from '../mirror/mirror.repository';
+import { stderrLogger } from './log';
 import { assertConnects, type Target } from './target';
 
 export interface Context {
@@ -149,7 +153,7 @@ export async function newMigration(ctx: Context, name: string): Promise<number> 
 
 async function confirmDatabaseName(ctx: Context, database: string): Promise<boolean> {
   ctx.err(
-    `reset drops every table, row and queued job of database "${database}" (${ctx.target.label}) and re-applies the migrations.\n`,
+    `reset drops every table and row of database "${database}" (${ctx.target.label}) and re-applies the migrations.\n`,
   );
   const prompt = createInterface({ input: process.stdin, output: process.stderr });
   try {
@@ -218,4 +222,33 @@ export async function resolve(ctx: Context, how: 'applied' | 'rolled-back', name
 
 export async function psql(ctx: Context, args: string[]): Promise<number> {
   return runPsql(psqlInvocation(ctx.target.url, args, process.env));
+}
+
+export type MirrorAction = { kind: 'pause'; minutes: number; reason: string } | { kind: 'resume' } | { kind: 'requeue-failed' };
+
+/** The mirror's controls, through the service's own repository. */
+export async function mirror(ctx: Context, action: MirrorAction): Promise<number> {
+  await connect(ctx);
+  const prisma = createPrismaClient({ ...ctx.config.database, url: ctx.target.url }, stderrLogger());
+  try {
+    const store = new MirrorRepository(new TransactionScope(prisma));
+    switch (action.kind) {
+      case 'pause': {
+        await store.pause(new Date(Date.now() + action.minutes * 60_000), action.reason);
+        const { pause } = await store.overview();
+        ctx.out(`Mirror paused until ${pause?.until.toISOString()} (${pause?.reason}). Nothing is lost: changes wait. End it with: mirror resume\n`);
+        return 0;
+      }
+      case 'resume':
+        ctx.out((await store.resume()) ? 'Mirror resumed.\n' : 'The mirror was not paused.\n');
+        return 0;
+      case 'requeue-failed': {
+        const queued = await store.requeueFailed();
+        ctx.out(`Queued again as bulk work: ${queued.contacts} contact(s) and ${queued.notes} note(s).\n`);
+        return 0;
+      }
+    }
+  } finally {
+    await prisma.$disconnect();
+  }
 }

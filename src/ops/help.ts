@@ -1,4 +1,4 @@
-export const COMMAND_NAMES = ['migrate', 'status', 'new-migration', 'reset', 'resolve', 'psql'] as const;
+export const COMMAND_NAMES = ['migrate', 'status', 'new-migration', 'reset', 'resolve', 'psql', 'mirror'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 export const isCommandName = (name: string): name is CommandName => (COMMAND_NAMES as readonly string[]).includes(name);
@@ -20,11 +20,14 @@ Commands:
                           exit code 1 while any is pending or failed
   new-migration <name>    create prisma/migrations/<timestamp>_<name>/migration.sql from the
                           changes to prisma/schema.prisma (prisma migrate dev --create-only)
-  reset [--yes]           drop every table, row and queued job, re-apply the migrations
+  reset [--yes]           drop every table and row, re-apply the migrations
                           (prisma migrate reset); refused when NODE_ENV=production
   resolve --rolled-back <migration> | --applied <migration>
                           settle a failed migration so that migrate can go on
   psql [psql options]     open psql on the database (connection passed in PG* variables)
+  mirror pause --for <minutes> [--reason <text>] | mirror resume | mirror requeue-failed
+                          pause the Pipedrive mirror, end the pause, or queue every failed
+                          contact and note again as bulk work
   help [<command>]        this text, or a command's
 
 ${DATABASE}
@@ -92,5 +95,17 @@ variables of your shell are not passed on. Everything after "psql" goes to psql 
   npm run -s ops -- psql -f report.sql
 (-s keeps npm's own lines out of the output.) psql's own help: npm run ops -- psql -- --help
 The exit code is psql's.
+`,
+  mirror: `Usage: npm run ops -- mirror pause --for <minutes> [--reason <text>]
+       npm run ops -- mirror resume
+       npm run ops -- mirror requeue-failed
+
+pause: no worker starts mirror work for <minutes> (running work finishes); what is written
+meanwhile waits, nothing is lost. A longer pause already in force (Pipedrive's rate limit, or
+another operator's) stays. GET /sync/status shows the pause and its reason.
+resume: ends the pause now, whoever set it.
+requeue-failed: every contact and note whose mirror failed is queued again with fresh attempts,
+as bulk work: it runs after every live change. Fix the cause first (a wrong PIPEDRIVE_API_KEY,
+a rejected field); for one contact, POST /contact/{id}/sync does the same at live priority.
 `,
 };

@@ -15,7 +15,7 @@ jest.setTimeout(60_000);
 const ROOT = path.resolve(__dirname, '../..');
 const MIGRATIONS = path.join(ROOT, 'prisma', 'migrations');
 const adminUrl = process.env.TEST_ADMIN_DATABASE_URL!;
-const COMMANDS = ['migrate', 'status', 'new-migration', 'reset', 'resolve', 'psql'];
+const COMMANDS = ['migrate', 'status', 'new-migration', 'reset', 'resolve', 'psql', 'mirror'];
 
 interface Result {
   code: number | null;
@@ -113,6 +113,20 @@ describe('usage', () => {
     expect(parseCommandLine(['psql', '--help'])).toEqual({ kind: 'help', command: 'psql' });
     expect(parseCommandLine(['psql', '--', '--help'])).toEqual({ kind: 'psql', args: ['--help'] });
     expect(parseCommandLine(['new-migration', '--name', 'add_company'])).toEqual({ kind: 'new-migration', name: 'add_company' });
+  });
+
+  test('mirror: pause needs whole minutes; its options go with pause only; an unknown action exits 2', async () => {
+    expect(parseCommandLine(['mirror', 'pause', '--for', '30'])).toEqual({
+      kind: 'mirror',
+      action: { kind: 'pause', minutes: 30, reason: 'paused by an operator' },
+    });
+    expect(parseCommandLine(['mirror', 'requeue-failed'])).toEqual({ kind: 'mirror', action: { kind: 'requeue-failed' } });
+    for (const args of [['mirror'], ['mirror', 'pause'], ['mirror', 'pause', '--for', '0'], ['mirror', 'pause', '--for', '1.5'], ['mirror', 'resume', '--for', '5']]) {
+      expect(() => parseCommandLine(args)).toThrow(/pause|--for/);
+    }
+    const unknown = await runCli(['mirror', 'stop'], {});
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^error: unknown mirror action "stop"/);
   });
 });
 
@@ -252,6 +266,31 @@ describe('on a scratch database', () => {
     expect(await query(databaseUrl, 'SELECT count(*)::int AS n FROM contacts')).toEqual([{ n: 0 }]);
     expect(await query(databaseUrl, 'SELECT count(*)::int AS n FROM mirror_pause')).toEqual([{ n: 0 }]);
     expect((await ops(['status'])).code).toBe(0);
+  });
+
+  test('mirror pause, resume and requeue-failed act on the state of the mirror', async () => {
+    await query(databaseUrl, "INSERT INTO contacts (name, sync_status) VALUES ('Failed', 'failed'), ('Synced', 'synced')");
+    await query(databaseUrl, "INSERT INTO notes (contact_id, content, sync_status) SELECT id, 'failed note', 'failed' FROM contacts WHERE name = 'Synced'");
+
+    const paused = await ops(['mirror', 'pause', '--for', '30', '--reason', 'CRM maintenance']);
+    expect(paused.code).toBe(0);
+    expect(paused.stdout).toMatch(/^Mirror paused until \S+ \(CRM maintenance\)/);
+    const [pause] = await query<{ minutes: number; reason: string }>(
+      databaseUrl, 'SELECT round(extract(epoch FROM paused_until - now()) / 60)::int AS minutes, reason FROM mirror_pause');
+    expect(pause).toEqual({ minutes: 30, reason: 'CRM maintenance' });
+
+    expect((await ops(['mirror', 'resume'])).stdout).toBe('Mirror resumed.\n');
+    expect((await ops(['mirror', 'resume'])).stdout).toBe('The mirror was not paused.\n');
+
+    const requeued = await ops(['mirror', 'requeue-failed']);
+    expect(requeued.stdout).toBe('Queued again as bulk work: 1 contact(s) and 1 note(s).\n');
+    const rows = await query(databaseUrl, 'SELECT name, sync_status::text, mirror_priority, mirror_due_at IS NOT NULL AS due FROM contacts ORDER BY id');
+    expect(rows).toEqual([
+      { name: 'Failed', sync_status: 'pending', mirror_priority: 1, due: true },
+      { name: 'Synced', sync_status: 'synced', mirror_priority: 1, due: true },
+    ]);
+    expect(await query(databaseUrl, 'SELECT sync_status::text FROM notes')).toEqual([{ sync_status: 'pending' }]);
+    await query(databaseUrl, 'TRUNCATE contacts CASCADE');
   });
 
   test('psql -c runs a query on the database', async () => {

@@ -33,20 +33,22 @@ DROP SCHEMA IF EXISTS "graphile_worker" CASCADE;
 -- Any writer (the API, operators' psql, scripts) queues a changed contact for the mirror by the same rule.
 CREATE FUNCTION "contacts_queue_mirror"() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+  queue boolean := false;
 BEGIN
-  IF TG_OP = 'INSERT'
-     OR (NEW."name", NEW."email", NEW."phone") IS DISTINCT FROM (OLD."name", OLD."email", OLD."phone")
-     OR (OLD."sync_status" = 'disabled' AND NEW."sync_status" = 'pending') THEN
-    IF TG_OP = 'UPDATE' THEN
-      NEW."change_version" := OLD."change_version" + 1;
-    END IF;
-    IF NEW."sync_status" <> 'disabled' THEN
-      NEW."sync_status" := 'pending';
-      NEW."mirror_queued_at" := COALESCE(NEW."mirror_queued_at", now());
-      NEW."mirror_due_at" := now();
-      NEW."mirror_attempts" := 0;
-      NEW."mirror_priority" := 0;
-    END IF;
+  IF TG_OP = 'INSERT' THEN
+    queue := NEW."sync_status" = 'pending';
+  ELSIF (NEW."name", NEW."email", NEW."phone") IS DISTINCT FROM (OLD."name", OLD."email", OLD."phone")
+        OR (OLD."sync_status" = 'disabled' AND NEW."sync_status" = 'pending') THEN
+    NEW."change_version" := OLD."change_version" + 1;
+    queue := NEW."sync_status" <> 'disabled';
+  END IF;
+  IF queue THEN
+    NEW."sync_status" := 'pending';
+    NEW."mirror_queued_at" := COALESCE(NEW."mirror_queued_at", now());
+    NEW."mirror_due_at" := now();
+    NEW."mirror_attempts" := 0;
+    NEW."mirror_priority" := 0;
   END IF;
   IF NEW."mirror_due_at" <= now() AND (TG_OP = 'INSERT' OR NEW."mirror_due_at" IS DISTINCT FROM OLD."mirror_due_at") THEN
     PERFORM pg_notify('contact_mirror', '');
@@ -54,7 +56,7 @@ BEGIN
   RETURN NEW;
 END;
 $$;
-COMMENT ON FUNCTION "contacts_queue_mirror"() IS 'Trigger function: a contact whose name, email or phone changed gets a new change_version and, unless its sync_status is disabled, is queued for the mirror (pending, due now, live priority); wakes the workers (NOTIFY contact_mirror) whenever mirror work becomes due.';
+COMMENT ON FUNCTION "contacts_queue_mirror"() IS 'Trigger function: a contact inserted pending, or whose name, email or phone changed (unless its sync_status is disabled), is queued for the mirror (pending, due now, live priority), a change also getting a new change_version; wakes the workers (NOTIFY contact_mirror) whenever mirror work becomes due.';
 CREATE TRIGGER "contacts_queue_mirror"
     BEFORE INSERT OR UPDATE ON "contacts"
     FOR EACH ROW
