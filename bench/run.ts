@@ -16,8 +16,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Request } from 'autocannon';
 import { applyMigrations } from '../src/db/migrate';
-import { createLogger } from '../src/logger';
-import { installJobQueue } from '../src/mirror/worker';
 import { locateTestServer } from '../test/support/test-database';
 import { formatSummary, summariseProfile, type ProfileSummary } from './lib/cpu-profile';
 import { runDrain, type DrainResult } from './lib/drain';
@@ -244,11 +242,10 @@ function readFileSafe(file: string): string {
   }
 }
 
-async function migratedDatabase(adminUrl: string, prefix: string, jobQueue: boolean): Promise<string> {
+async function migratedDatabase(adminUrl: string, prefix: string): Promise<string> {
   const url = await createScratchDatabase(adminUrl, prefix);
   cleanups.push(() => dropDatabase(adminUrl, url));
   await applyMigrations(url);
-  if (jobQueue) await installJobQueue(url, createLogger('warn'));
   return url;
 }
 
@@ -288,7 +285,7 @@ const waitForBaseline = (baseline: Child) => waitUntilReady(baseline, '/health',
 
 async function runHttp(adminUrl: string): Promise<HttpResults> {
   log('\n== HTTP: service vs baseline ==');
-  const [serviceDb, baselineDb] = await Promise.all([migratedDatabase(adminUrl, 'bench_service', true), migratedDatabase(adminUrl, 'bench_baseline', false)]);
+  const [serviceDb, baselineDb] = await Promise.all([migratedDatabase(adminUrl, 'bench_service'), migratedDatabase(adminUrl, 'bench_baseline')]);
   await Promise.all([seedContacts(serviceDb, SEED), seedContacts(baselineDb, SEED)]);
   log(`  databases migrated and seeded with ${SEED} contacts each`);
 
@@ -421,7 +418,7 @@ async function profileOperation(operation: Operation, serviceDb: string, baselin
 
 async function runMirrorDrain(adminUrl: string): Promise<DrainResult> {
   log('\n== Mirror drain ==');
-  const databaseUrl = await migratedDatabase(adminUrl, 'bench_drain', true);
+  const databaseUrl = await migratedDatabase(adminUrl, 'bench_drain');
   return runDrain(databaseUrl, { contacts: DRAIN_CONTACTS, limit: 40, windowMs: 2_000, timeoutMs: 300_000, mode: MODE, headers: settings.headers }, log);
 }
 
@@ -509,7 +506,7 @@ function report(info: MachineInfo & Record<string, string>, http: HttpResults | 
       `  drained in ${fixed(drain.elapsedSeconds, 1)} s${drain.finished ? '' : ' (TIMED OUT)'}: ${drain.requests.total} requests, ${drain.requests.accepted} accepted, ${drain.requests.rejected429} answered 429; ${JSON.stringify(drain.requests.byRoute)}`,
       `  fixed windows: ${drain.windows.spanned} spanned, allowing ${40 * drain.windows.spanned}: ${drain.requests.accepted} accepted = ${fixed(drain.fractionOfLimit, 3)} of the limit; full windows used ${fixed(drain.windows.meanAcceptedInFullWindows, 1)} of 40 on average (min ${drain.windows.minAcceptedInFullWindows}); windows with a 429: ${drain.windows.withRejections}`,
       `  by elapsed time: ${fixed(drain.acceptedPerSecond, 2)} accepted req/s against ${fixed(drain.allowedPerSecond, 0)} allowed = ${fixed(drain.fractionOfRate, 3)}; ${fixed(drain.contactsPerSecond, 2)} contacts/s`,
-      `  persons created ${drain.persons}, duplicated ${drain.duplicates}, lost contacts ${drain.lost}, persons linked to no contact ${drain.orphanPersons}; statuses ${JSON.stringify(drain.statuses)}; jobs left ${drain.jobsLeft}`,
+      `  persons created ${drain.persons}, duplicated ${drain.duplicates}, lost contacts ${drain.lost}, persons linked to no contact ${drain.orphanPersons}; statuses ${JSON.stringify(drain.statuses)}; contacts still queued ${drain.queuedLeft}`,
       `  peak RSS: API ${fixed(drain.peakRssMb.api, 1)} MB, worker ${fixed(drain.peakRssMb.worker, 1)} MB`,
     );
   }

@@ -40,7 +40,8 @@ export interface DrainResult {
   lost: number;
   orphanPersons: number;
   statuses: Record<string, number>;
-  jobsLeft: number;
+  /** Contacts still queued for the mirror when the drain ended. */
+  queuedLeft: number;
   peakRssMb: { api: number; worker: number };
   concurrency: string;
   passedThrough: Record<string, string>;
@@ -173,7 +174,7 @@ export async function runDrain(databaseUrl: string, settings: DrainSettings, log
     const contacts = await withClient(databaseUrl, async (client) =>
       (await client.query<{ id: number; email: string | null; crm_id: number | null; sync_status: string }>('SELECT id, email, crm_id, sync_status FROM contacts')).rows,
     );
-    const jobsLeft = await withClient(databaseUrl, async (client) => (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM graphile_worker.jobs')).rows[0]?.n ?? 0);
+    const queuedLeft = await withClient(databaseUrl, async (client) => (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM contacts WHERE mirror_due_at IS NOT NULL')).rows[0]?.n ?? 0);
     const personsByEmail = new Map<string, number>();
     for (const person of fake.persons.values()) {
       for (const email of person.emails) personsByEmail.set(email.value.toLowerCase(), (personsByEmail.get(email.value.toLowerCase()) ?? 0) + 1);
@@ -215,7 +216,7 @@ export async function runDrain(databaseUrl: string, settings: DrainSettings, log
       lost,
       orphanPersons,
       statuses,
-      jobsLeft,
+      queuedLeft,
       peakRssMb: { api: apiPeak.peakMb, worker: workerPeak.peakMb },
       concurrency: process.env.SYNC_CONCURRENCY || '4 (default)',
       passedThrough,

@@ -96,9 +96,9 @@ export interface SyncSettings {
   maxAttempts: number;
   retryBaseMs: number;
   retryMaxMs: number;
-  /** How often the worker looks for jobs whose retry time has come (new jobs arrive by LISTEN/NOTIFY). */
+  /** How often the worker looks for work whose retry time has come (new work is noticed at once through LISTEN/NOTIFY). */
   pollIntervalMs: number;
-  /** A job locked this long was left by a worker that died (killed mid-job); it runs again. */
+  /** How long a worker's claim on a contact lasts: after it, a killed worker's contact is taken again. Keep it above the longest run. */
   staleLockMs: number;
 }
 

@@ -164,7 +164,7 @@ export function contactRoutes(service: ContactService): AnyRoute[] {
     defineRoute({
       method: 'post',
       path: '/contact/:id/sync',
-      summary: 'Queue the Pipedrive mirror of a contact again (its failed or waiting jobs, or a full sync)',
+      summary: 'Queue the Pipedrive mirror of a contact again now, with its failed notes (a synced contact is sent whole)',
       tag: TAG,
       params: ContactIdParams,
       responses: {
@@ -175,7 +175,7 @@ export function contactRoutes(service: ContactService): AnyRoute[] {
         ...commonErrors,
       },
       handle: async ({ params }) => {
-        const { contact, requeuedJobs } = await service.resyncContact(params.id);
+        const { contact, requeued } = await service.resyncContact(params.id);
         return {
           status: 202,
           body: {
@@ -183,7 +183,7 @@ export function contactRoutes(service: ContactService): AnyRoute[] {
             message: 'Mirror queued',
             contact_id: contact.id,
             sync_status: contact.syncStatus,
-            requeued_jobs: requeuedJobs,
+            requeued_jobs: requeued,
           },
         };
       },

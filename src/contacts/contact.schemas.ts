@@ -147,7 +147,7 @@ export const ResyncResponse = z
     message: z.string(),
     contact_id: ContactId,
     sync_status: SyncStatus,
-    requeued_jobs: z.number().int(),
+    requeued_jobs: z.number().int().meta({ description: 'Rows queued again: the contact, and its notes whose mirror had failed' }),
   })
   .meta({ id: 'ResyncResponse' });
 

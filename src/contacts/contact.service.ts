@@ -73,11 +73,11 @@ export class ContactService {
   }
 
   /** Queues a contact's mirror again, e.g. after a failure has been fixed. */
-  async resyncContact(id: number): Promise<{ contact: Contact; requeuedJobs: number }> {
+  async resyncContact(id: number): Promise<{ contact: Contact; requeued: number }> {
     if (!this.mirror) throw new CrmDisabledError('No CRM is configured (PIPEDRIVE_API_KEY is not set)');
     await this.getContact(id);
-    const requeuedJobs = await this.mirror.requeueContact(id);
-    return { contact: await this.getContact(id), requeuedJobs };
+    const requeued = await this.mirror.requeueContact(id);
+    return { contact: await this.getContact(id), requeued };
   }
 
   /**

@@ -6,9 +6,9 @@ export interface RetrySettings {
 }
 
 /**
- * When to try a failed job again, in ms from now; null when retrying cannot help.
+ * When to try a failed run again, in ms from now; null when retrying cannot help.
  * Pipedrive's own wait wins on 429; otherwise exponential backoff with jitter
- * (between half and all of base·2^(attempt-1), capped), so that jobs failed together
+ * (between half and all of base·2^(attempt-1), capped), so that runs failed together
  * do not come back together.
  */
 export function retryDelayMs(error: unknown, attempt: number, settings: RetrySettings, random = Math.random): number | null {
