@@ -1,6 +1,6 @@
 import autocannon from 'autocannon';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FakePipedrive } from '../../test/support/fake-pipedrive';
+import { FakePipedrive } from '../../testkit/fake-pipedrive';
 import { MemorySampler, freePort, stopChild, type Child } from './processes';
 import { withClient } from '../../src/db/pg-admin';
 import { launchService, serviceSettings, waitForService, type ServiceMode } from './service';

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { PipedriveClient, type PipedriveClientOptions } from '../../src/crm/pipedrive-client';
 import { RateLimiter } from '../../src/crm/rate-limiter';
 import { CrmError, type CrmErrorKind } from '../../src/mirror/crm-gateway';
-import { FakePipedrive, type RecordedRequest } from '../support/fake-pipedrive';
+import { FakePipedrive, type RecordedRequest } from '../../testkit/fake-pipedrive';
 
 const TIMEOUT_MS = 400;
 /** undici checks headers/body timeouts on a ~500 ms tick: they fire between TIMEOUT_MS and about TIMEOUT_MS + 1 s. */

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { applyMigrations, listPendingMigrations, migrationsDirectory, repoRoot } from '../../src/db/migrate';
 import { withClient } from '../../src/db/pg-admin';
-import { createScratchDatabase as createScratchDatabaseOn, dropDatabase } from '../support/test-database';
+import { createScratchDatabase as createScratchDatabaseOn, dropDatabase } from '../../testkit/postgres-server';
 
 // The wasm schema engine is slow-ish, and `migrate deploy` lingers ~10 s before exiting.
 jest.setTimeout(60_000);

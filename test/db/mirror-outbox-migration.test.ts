@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { migrationsDirectory } from '../../src/db/migrate';
 import { withClient } from '../../src/db/pg-admin';
-import { createScratchDatabase, dropDatabase } from '../support/test-database';
+import { createScratchDatabase, dropDatabase } from '../../testkit/postgres-server';
 
 /**
  * Migration contact_mirror_outbox carries rows written before it into the outbox: what Pipedrive

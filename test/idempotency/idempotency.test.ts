@@ -1,6 +1,6 @@
 import pg from 'pg';
 import request from 'supertest';
-import { FakePipedrive } from '../support/fake-pipedrive';
+import { FakePipedrive } from '../../testkit/fake-pipedrive';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { waitFor, waitForLockWaiters } from '../support/wait-for';
 import { fastMirrorEnv } from '../mirror/mirror-support';

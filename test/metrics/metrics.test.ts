@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { FakePipedrive } from '../support/fake-pipedrive';
+import { FakePipedrive } from '../../testkit/fake-pipedrive';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { startMirroredApp, waitUntilSettled } from '../mirror/mirror-support';
 

@@ -1,4 +1,4 @@
-import { FakePipedrive, type RecordedRequest } from '../support/fake-pipedrive';
+import { FakePipedrive, type RecordedRequest } from '../../testkit/fake-pipedrive';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { waitFor } from '../support/wait-for';
 

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { parseCommandLine } from '../../src/ops/cli';
 import { cleanPrismaOutput, commentReminders } from '../../src/ops/migrations';
 import { connectionEnvironment, psqlInvocation } from '../../src/ops/psql';
-import { createScratchDatabase, dropDatabase } from '../support/test-database';
+import { createScratchDatabase, dropDatabase } from '../../testkit/postgres-server';
 
 // The Prisma CLI's migrate deploy and reset take about 12 s each here.
 jest.setTimeout(60_000);

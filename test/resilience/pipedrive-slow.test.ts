@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
-import { FakePipedrive, type Fault } from '../support/fake-pipedrive';
+import { FakePipedrive, type Fault } from '../../testkit/fake-pipedrive';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { fastMirrorEnv } from '../mirror/mirror-support';
 

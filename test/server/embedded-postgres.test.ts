@@ -3,7 +3,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rea
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT_HOME } from '../../src/db/embedded-postgres';
-import { FakePipedrive } from '../support/fake-pipedrive';
+import { FakePipedrive } from '../../testkit/fake-pipedrive';
 import { freePort, waitForStatus, type ServerProcess } from '../support/server-process';
 import { waitFor } from '../support/wait-for';
 import { fastMirrorEnv } from '../mirror/mirror-support';

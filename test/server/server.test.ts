@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { createScratchDatabase, dropDatabase } from '../support/test-database';
+import { createScratchDatabase, dropDatabase } from '../../testkit/postgres-server';
 import { freePort, spawnServer, stopServer, waitForStatus, type ServerProcess } from '../support/server-process';
 
 const adminUrl = () => process.env.TEST_ADMIN_DATABASE_URL!;

@@ -1,5 +1,5 @@
 import { applyMigrations } from '../../src/db/migrate';
-import { createScratchDatabase, locateTestServer } from './test-database';
+import { createScratchDatabase, locateTestServer } from '../../testkit/postgres-server';
 
 /** One migrated database for the whole run; test files empty it between tests. */
 export default async function globalSetup(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { RunningDatabase } from '../../src/db/embedded-postgres';
-import { dropDatabase } from './test-database';
+import { dropDatabase } from '../../testkit/postgres-server';
 
 export default async function globalTeardown(): Promise<void> {
   const server = (globalThis as { testServer?: RunningDatabase }).testServer;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { databaseAnswers, startEmbeddedPostgres, type RunningDatabase } from '../../src/db/embedded-postgres';
-import { databaseName, urlForDatabase, withClient } from '../../src/db/pg-admin';
-import { createLogger } from '../../src/logger';
+import { databaseAnswers, startEmbeddedPostgres, type RunningDatabase } from '../src/db/embedded-postgres';
+import { databaseName, urlForDatabase, withClient } from '../src/db/pg-admin';
+import { createLogger } from '../src/logger';
 
 const LOCAL_SERVER = 'postgresql://postgres@127.0.0.1:5432/postgres';
 
