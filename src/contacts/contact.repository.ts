@@ -1,7 +1,8 @@
 import { Prisma } from '@prisma/client';
 import { ForeignKeyViolationError, UniqueViolationError } from '../db/errors';
 import type { TransactionClient, TransactionScope } from '../db/transaction-scope';
-import { ContactExistsError, NotFoundError } from '../errors';
+import { ContactExistsError } from './contact-errors';
+import { NotFoundError } from '../errors';
 import type { Contact, ContactChanges, ContactEvent, ContactFilter, NewContact, Note, Page } from './contact';
 
 /** A contacts row as CONTACT_COLUMNS selects it. */

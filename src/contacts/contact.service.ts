@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CrmDisabledError, NotFoundError } from '../errors';
+import { CrmDisabledError } from './contact-errors';
+import { NotFoundError } from '../errors';
 import type { Contact, ContactChanges, ContactEvent, ContactFilter, NewContact, Note, Page } from './contact';
 import type { ContactRepository } from './contact.repository';
 import type { ContactMirror } from './mirror-port';

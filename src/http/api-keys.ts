@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
-import { UnauthorizedError } from '../errors';
+import { UnauthorizedError } from './http-errors';
 
 /** Paths anyone may call: probes and the API's own description. */
 const OPEN_PATHS = [/^\/health$/, /^\/contact\/health$/, /^\/openapi\.json$/, /^\/docs(\/.*)?$/];

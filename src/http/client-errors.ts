@@ -1,13 +1,8 @@
 import { STATUS_CODES, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import {
-  HeadersTooLargeError,
-  MalformedRequestError,
-  PayloadTooLargeError,
-  RequestTimeoutError,
-  type AppError,
-} from '../errors';
+import { HeadersTooLargeError, MalformedRequestError, PayloadTooLargeError, RequestTimeoutError } from './http-errors';
+import { type AppError } from '../errors';
 import type { Logger } from '../logger';
 
 /** How long an answered connection stays half-open so the client can read the answer. */

@@ -1,12 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import {
-  AppError,
-  MalformedJsonError,
-  NotFoundError,
-  PayloadTooLargeError,
-  UnsupportedMediaTypeError,
-  ValidationError,
-} from '../errors';
+import { AppError, NotFoundError, ValidationError } from '../errors';
+import { MalformedJsonError, PayloadTooLargeError, UnsupportedMediaTypeError } from './http-errors';
 
 /** body-parser marks its errors with a `type`. */
 function fromBodyParser(error: { type?: unknown; limit?: unknown; status?: unknown }): AppError | undefined {

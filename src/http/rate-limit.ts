@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
-import { RateLimitedError } from '../errors';
+import { RateLimitedError } from './http-errors';
 import { isOpenPath } from './api-keys';
 
 export interface RateLimitSettings {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CONFIG_VARIABLES, loadConfig } from '../../src/config/config';
 import { normaliseDatabaseUrl, redactDatabaseUrl } from '../../src/config/database-url';
-import { ConfigError } from '../../src/errors';
+import { ConfigError } from '../../src/config/config-error';
 
 describe('loadConfig', () => {
   it('has defaults for everything, with no database configured (embedded)', () => {

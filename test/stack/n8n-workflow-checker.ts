@@ -18,14 +18,9 @@ import vm from 'node:vm';
 import { z } from 'zod';
 import { apiRoutes as mountedRoutes } from '../../src/composition';
 import type { ContactService } from '../../src/contacts/contact.service';
-import {
-  IdempotencyKeyInUseError,
-  IdempotencyKeyReusedError,
-  RateLimitedError,
-  UnauthorizedError,
-  type AppError,
-  type ValidationError,
-} from '../../src/errors';
+import { IdempotencyKeyInUseError, IdempotencyKeyReusedError } from '../../src/idempotency/idempotency-errors';
+import { RateLimitedError, UnauthorizedError } from '../../src/http/http-errors';
+import { type AppError, type ValidationError } from '../../src/errors';
 import { isOpenPath } from '../../src/http/api-keys';
 import { ErrorResponse } from '../../src/http/error-response';
 import type { HealthChecks } from '../../src/http/health.routes';
