@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { chownSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import { withClient } from './pg-admin';
 import type { Logger } from '../logger';
 import { buildDatabaseUrl } from '../config/database-url';
 
@@ -241,24 +241,12 @@ function collectLog(child: ChildProcess, logger: Logger): () => string {
 
 /** True when a PostgreSQL server accepts a connection at `url` within a second. */
 export async function databaseAnswers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  return withClient(url, async () => true, { connectTimeoutMs: 1_000 }).catch(() => false);
 }
 
 async function ensureDatabase(adminUrl: string, database: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
+  await withClient(adminUrl, async (client) => {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
     if (!rowCount) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
-  } finally {
-    await client.end();
-  }
+  });
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
+import { withClient } from './pg-admin';
 import { parseIntoClientConfig } from 'pg-connection-string';
 
 // Driver adapter for Prisma's JavaScript (wasm) schema engine, which runs `prisma migrate`
@@ -88,13 +89,7 @@ class MigrationAdapterFactory extends PrismaPg {
   }
 
   private async runOnMainDatabase(sql: string): Promise<void> {
-    const client = new pg.Client(this.poolConfig);
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
+    await withClient(this.poolConfig, (client) => client.query(sql));
   }
 }
 

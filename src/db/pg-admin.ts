@@ -1,13 +1,21 @@
 import pg from 'pg';
 
-/** Runs `work` on a connection of its own to `url`, closed afterwards (for administration, not requests). */
-export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
+/**
+ * Runs `work` on a connection of its own (to a URL, or with a driver configuration), closed
+ * afterwards: for administration, not requests. `connectTimeoutMs` bounds the connecting.
+ */
+export async function withClient<T>(
+  connection: string | pg.ClientConfig,
+  work: (client: pg.Client) => Promise<T>,
+  options: { connectTimeoutMs?: number } = {},
+): Promise<T> {
+  const config = typeof connection === 'string' ? { connectionString: connection } : connection;
+  const client = new pg.Client({ ...config, connectionTimeoutMillis: options.connectTimeoutMs ?? config.connectionTimeoutMillis });
   try {
+    await client.connect();
     return await work(client);
   } finally {
-    await client.end();
+    await client.end().catch(() => undefined);
   }
 }
 

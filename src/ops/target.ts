@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import pg from 'pg';
+import { withClient } from '../db/pg-admin';
 import type { Config } from '../config/config';
 import { redactDatabaseUrl } from '../config/database-url';
 import { embeddedDataFolder, type EmbeddedPostgresOptions } from '../db/embedded-postgres';
@@ -77,14 +77,11 @@ async function stopChild(child: ChildProcess, exited: Promise<number | null>): P
 
 /** Fails with one clear line when the database does not accept a connection within `timeoutMs`. */
 export async function assertConnects(target: Target, timeoutMs: number): Promise<void> {
-  const client = new pg.Client({ connectionString: target.url, connectionTimeoutMillis: timeoutMs });
   try {
-    await client.connect();
+    await withClient(target.url, async () => undefined, { connectTimeoutMs: timeoutMs });
   } catch (error) {
     const reason = error instanceof Error && error.message ? error.message : String(error);
     throw new OpsError(`cannot connect to ${target.label}: ${redactPassword(reason, target.url)}`);
-  } finally {
-    await client.end().catch(() => undefined);
   }
 }
 
