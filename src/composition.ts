@@ -69,7 +69,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
     const runs = new MirrorRuns(
       mirrorRepository,
       client,
-      { maxAttempts: config.sync.maxAttempts, retry: { baseMs: config.sync.retryBaseMs, maxMs: config.sync.retryMaxMs } },
+      { maxAttempts: config.mirror.maxAttempts, retry: { baseMs: config.mirror.retryBaseMs, maxMs: config.mirror.retryMaxMs } },
       logger,
     );
     startWorker = () =>
@@ -78,14 +78,14 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
         store: mirrorRepository,
         runs,
         logger,
-        concurrency: config.sync.concurrency,
-        pollIntervalMs: config.sync.pollIntervalMs,
-        leaseMs: config.sync.staleLockMs,
+        concurrency: config.mirror.concurrency,
+        pollIntervalMs: config.mirror.pollIntervalMs,
+        leaseMs: config.mirror.leaseMs,
         onOutcome: (outcome) => metrics.countMirrorRun(outcome),
       });
   }
 
-  const contactService = new ContactService(new ContactRepository(db, mirror !== undefined), { mirror, syncWaitMs: config.sync.waitMs });
+  const contactService = new ContactService(new ContactRepository(db, mirror !== undefined), { mirror, mirrorWaitMs: config.mirror.waitMs });
   // Waiting stays under the statement timeout, so that a request still waiting answers 409, not 503.
   const idempotency = new IdempotentRequests(
     new IdempotencyKeysRepository(db),

@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   const { config, logger, database, services } = await bootstrap();
   const { app, inFlight } = buildHttpApp(config, services, logger);
   if (config.apiKeys.length === 0) logger.warn('API_KEYS is not set: the API is open to anyone who can reach it');
-  const worker = config.sync.runWorker ? await services.startWorker?.() : undefined;
+  const worker = config.mirror.runWorker ? await services.startWorker?.() : undefined;
   const stopIdempotencyPurge = services.idempotency.purgePeriodically(IDEMPOTENCY_PURGE_INTERVAL_MS);
 
   const server = await startHttpServer(app, { port: config.port, inFlight, logger });

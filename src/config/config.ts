@@ -82,12 +82,12 @@ export interface Config {
     embedded: { dataDir: string; port: number };
   };
   pipedrive: { apiKey?: string; baseUrl: string; timeoutMs: number };
-  sync: SyncSettings;
+  mirror: MirrorSettings;
   /** How long an Idempotency-Key and its answer are kept. */
   idempotencyTtlMs: number;
 }
 
-export interface SyncSettings {
+export interface MirrorSettings {
   /** How long POST /contact and POST /contact/note wait for their mirror; 0: not at all. */
   waitMs: number;
   /** Run the mirror worker inside the API process (it can also run alone: `npm run worker`). */
@@ -99,7 +99,7 @@ export interface SyncSettings {
   /** How often the worker looks for work whose retry time has come (new work is noticed at once through LISTEN/NOTIFY). */
   pollIntervalMs: number;
   /** How long a worker's claim on a contact lasts: after it, a killed worker's contact is taken again. Keep it above the longest run. */
-  staleLockMs: number;
+  leaseMs: number;
 }
 
 /** Variables set to an empty string count as unset, as `.env` files often leave them. */
@@ -155,7 +155,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
       embedded: { dataDir: env.EMBEDDED_POSTGRES_DIR, port: env.EMBEDDED_POSTGRES_PORT },
     },
     pipedrive: { apiKey: env.PIPEDRIVE_API_KEY, baseUrl: env.PIPEDRIVE_BASE_URL.replace(/\/+$/, ''), timeoutMs: env.PIPEDRIVE_TIMEOUT_MS },
-    sync: {
+    mirror: {
       waitMs: env.CRM_SYNC_WAIT_MS,
       runWorker: env.SYNC_WORKER,
       concurrency: env.SYNC_CONCURRENCY,
@@ -163,7 +163,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
       retryBaseMs: env.SYNC_RETRY_BASE_MS,
       retryMaxMs: env.SYNC_RETRY_MAX_MS,
       pollIntervalMs: env.SYNC_POLL_INTERVAL_MS,
-      staleLockMs: env.SYNC_STALE_LOCK_MS,
+      leaseMs: env.SYNC_STALE_LOCK_MS,
     },
     idempotencyTtlMs: env.IDEMPOTENCY_TTL_HOURS * 3_600_000,
   };

@@ -9,7 +9,7 @@ export interface ContactServiceOptions {
   /** Absent when no CRM is configured: changes stay local. */
   mirror?: ContactMirror;
   /** How long a creation waits for its mirror before answering without it. */
-  syncWaitMs?: number;
+  mirrorWaitMs?: number;
 }
 
 /** How often a waiting creation looks at its row again. */
@@ -18,14 +18,14 @@ const SYNC_POLL_MS = 25;
 /** The contact use cases: validated input in, records out; no HTTP here. */
 export class ContactService {
   private readonly mirror?: ContactMirror;
-  private readonly syncWaitMs: number;
+  private readonly mirrorWaitMs: number;
 
   constructor(
     private readonly contacts: ContactRepository,
     options: ContactServiceOptions = {},
   ) {
     this.mirror = options.mirror;
-    this.syncWaitMs = options.syncWaitMs ?? 0;
+    this.mirrorWaitMs = options.mirrorWaitMs ?? 0;
   }
 
   /** Records a contact; its mirror runs once the write is committed (see `awaitContactMirror`). */
@@ -86,8 +86,8 @@ export class ContactService {
    * The write is committed already: the wait only decides what the caller is told.
    */
   private async awaitMirror<T extends { syncStatus: string }>(written: T, reload: () => Promise<T | null>): Promise<T> {
-    if (!this.mirror || this.syncWaitMs === 0 || written.syncStatus !== 'pending') return written;
-    const deadline = Date.now() + this.syncWaitMs;
+    if (!this.mirror || this.mirrorWaitMs === 0 || written.syncStatus !== 'pending') return written;
+    const deadline = Date.now() + this.mirrorWaitMs;
     let latest = written;
     while (Date.now() < deadline) {
       await sleep(Math.min(SYNC_POLL_MS, Math.max(0, deadline - Date.now())));

@@ -24,7 +24,7 @@ describe('loadConfig', () => {
         embedded: { dataDir: '.data/postgres', port: 54329 },
       },
       pipedrive: { apiKey: undefined, baseUrl: 'https://api.pipedrive.com', timeoutMs: 10_000 },
-      sync: {
+      mirror: {
         waitMs: 2000,
         runWorker: true,
         concurrency: 4,
@@ -32,7 +32,7 @@ describe('loadConfig', () => {
         retryBaseMs: 1000,
         retryMaxMs: 300_000,
         pollIntervalMs: 1000,
-        staleLockMs: 300_000,
+        leaseMs: 300_000,
       },
       idempotencyTtlMs: 86_400_000,
     });
@@ -85,7 +85,7 @@ describe('loadConfig', () => {
         embedded: { dataDir: '/tmp/pg', port: 6000 },
       },
       pipedrive: { apiKey: 'token', baseUrl: 'http://127.0.0.1:9999', timeoutMs: 500 },
-      sync: {
+      mirror: {
         waitMs: 0,
         runWorker: false,
         concurrency: 2,
@@ -93,7 +93,7 @@ describe('loadConfig', () => {
         retryBaseMs: 50,
         retryMaxMs: 1000,
         pollIntervalMs: 100,
-        staleLockMs: 5000,
+        leaseMs: 5000,
       },
       idempotencyTtlMs: 1_800_000,
     });
