@@ -36,10 +36,11 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # At start-up the service runs `prisma migrate deploy` itself (AUTO_MIGRATE=true) before it
 # listens; the Prisma CLI reads the schema and migrations and loads prisma.config.ts, which
-# imports the migration adapter as TypeScript.
+# imports the migration adapter (and its connection helper) as TypeScript.
 COPY --from=build /app/prisma ./prisma
 COPY --from=build /app/prisma.config.ts ./
 COPY --from=build /app/src/db/migration-adapter.ts ./src/db/migration-adapter.ts
+COPY --from=build /app/src/db/pg-admin.ts ./src/db/pg-admin.ts
 
 USER node
 EXPOSE 8000
