@@ -151,6 +151,30 @@ export class FakePipedrive {
     return created;
   }
 
+  /** What a user's delete does: the person stays 30 days, flagged `is_deleted`, out of searches. */
+  deletePerson(id: number): void {
+    const person = this.persons.get(id);
+    if (person) person.is_deleted = true;
+  }
+
+  /**
+   * What a user's merge does: `id` disappears (404 from then on), its notes move to `intoId`, and
+   * its emails and phones that the survivor lacks are added to the survivor's, not primary.
+   */
+  mergePersons(id: number, intoId: number): FakePerson {
+    const merged = this.persons.get(id);
+    const survivor = this.persons.get(intoId);
+    if (!merged || !survivor || id === intoId) throw new Error(`cannot merge person ${id} into ${intoId}`);
+    for (const field of ['emails', 'phones'] as const) {
+      for (const item of merged[field]) {
+        if (!survivor[field].some((kept) => kept.value === item.value)) survivor[field].push({ ...item, primary: false });
+      }
+    }
+    for (const note of this.notes.values()) if (note.person_id === id) note.person_id = intoId;
+    this.persons.delete(id);
+    return survivor;
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.url);
     const text = await readBody(req);
@@ -206,6 +230,9 @@ export class FakePipedrive {
     if (method === 'GET' && path === '/api/v2/persons/search') return this.search(request.query);
     if (method === 'GET' && personId !== undefined) return this.getPerson(Number(personId));
     if (method === 'PATCH' && personId !== undefined) return this.updatePerson(Number(personId), request.body);
+    if (method === 'DELETE' && personId !== undefined) return this.deletePersonRequest(Number(personId));
+    const mergedId = /^\/v1\/persons\/(\d+)\/merge$/.exec(path)?.[1];
+    if (method === 'PUT' && mergedId !== undefined) return this.mergeRequest(Number(mergedId), request.body);
     if (method === 'POST' && path === '/v1/notes') return this.addNote(request.body);
     if (method === 'GET' && path === '/v1/notes') return this.listNotes(request.query);
     return { status: 404, body: failure(`Unknown method ${method} ${path}`) };
@@ -236,6 +263,20 @@ export class FakePipedrive {
     if (typeof fields === 'string') return { status: 400, body: failure(fields) };
     Object.assign(person, fields);
     return success(personData(person));
+  }
+
+  private deletePersonRequest(id: number): Reply {
+    const person = this.persons.get(id);
+    if (!person || person.is_deleted) return { status: 404, body: failure('Person not found') };
+    this.deletePerson(id);
+    return success({ id });
+  }
+
+  private mergeRequest(id: number, body: unknown): Reply {
+    const intoId = isRecord(body) ? body.merge_with_id : undefined;
+    if (typeof intoId !== 'number' || !Number.isInteger(intoId)) return { status: 400, body: failure('Validation failed: merge_with_id: Parameter must be an integer') };
+    if (!this.persons.get(id) || !this.persons.get(intoId) || id === intoId) return { status: 404, body: failure('Person not found') };
+    return success(personData(this.mergePersons(id, intoId)));
   }
 
   private getPerson(id: number): Reply {

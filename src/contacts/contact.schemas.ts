@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CONTACT_EVENT_TYPES } from './contact';
 
 /**
  * The contact API's contract: each schema validates a payload, gives its
@@ -167,7 +168,7 @@ export const ContactPage = pageOf(Contact, 'ContactPage');
 export const ContactEvent = z
   .object({
     id: z.number().int(),
-    type: z.enum(['created', 'updated', 'note_added', 'crm_synced', 'crm_failed']),
+    type: z.enum(CONTACT_EVENT_TYPES),
     payload: z.record(z.string(), z.unknown()).meta({ description: 'Details of the event; its fields depend on the type' }),
     created_at: z.iso.datetime(),
   })

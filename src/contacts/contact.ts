@@ -35,7 +35,8 @@ export interface Note {
   createdAt: Date;
 }
 
-export type ContactEventType = 'created' | 'updated' | 'note_added' | 'crm_synced' | 'crm_failed';
+export const CONTACT_EVENT_TYPES = ['created', 'updated', 'note_added', 'crm_synced', 'crm_failed', 'crm_unlinked'] as const;
+export type ContactEventType = (typeof CONTACT_EVENT_TYPES)[number];
 
 /** One entry of a contact's audit trail. */
 export interface ContactEvent {

@@ -5,9 +5,10 @@ import {
   type CrmErrorKind,
   type CrmGateway,
   type CrmPerson,
+  type ContactItem,
   type NewPerson,
-  type PersonChanges,
   type PersonSearchField,
+  type PersonUpdate,
 } from '../mirror/crm-gateway';
 import type { RateLimiter, ResponseHeaders } from './rate-limiter';
 
@@ -81,11 +82,11 @@ export class PipedriveClient implements CrmGateway {
     return this.call({ method: 'POST', path: '/api/v2/persons', body, parse: toPerson });
   }
 
-  updatePerson(id: number, changes: PersonChanges): Promise<CrmPerson> {
+  updatePerson(id: number, update: PersonUpdate): Promise<CrmPerson> {
     const body = {
-      ...(changes.name !== undefined && { name: changes.name }),
-      ...(changes.email !== undefined && { emails: contactItems(changes.email) }),
-      ...(changes.phone !== undefined && { phones: contactItems(changes.phone) }),
+      ...(update.name !== undefined && { name: update.name }),
+      ...(update.emails !== undefined && { emails: update.emails }),
+      ...(update.phones !== undefined && { phones: update.phones }),
     };
     return this.call({ method: 'PATCH', path: `/api/v2/persons/${id}`, body, parse: toPerson });
   }
@@ -218,8 +219,8 @@ export class PipedriveClient implements CrmGateway {
   }
 }
 
-/** v2 replaces the whole list, so one item makes it the only address; an empty list clears it. */
-function contactItems(value: string | null): { value: string; primary: boolean; label: string }[] {
+/** A new person's list: the one value, primary. */
+function contactItems(value: string | null): ContactItem[] {
   return value === null ? [] : [{ value, primary: true, label: 'work' }];
 }
 
@@ -257,13 +258,14 @@ function toPerson(data: unknown, describe: string): CrmPerson {
   return { id: data.id, name: data.name, emails: contactValues(data.emails), phones: contactValues(data.phones) };
 }
 
-function contactValues(items: unknown): string[] {
+/** A person's items as Pipedrive sent them (order kept), or a search result's strings (the first primary). */
+function contactValues(items: unknown): ContactItem[] {
   if (!Array.isArray(items)) return [];
-  const isPrimary = (item: unknown) => isRecord(item) && item.primary === true;
-  return items
-    .toSorted((a: unknown, b: unknown) => Number(isPrimary(b)) - Number(isPrimary(a)))
-    .map((item: unknown) => (isRecord(item) ? item.value : item))
-    .filter((value): value is string => typeof value === 'string' && value !== '');
+  return items.flatMap((item: unknown, index): ContactItem[] => {
+    if (typeof item === 'string') return item === '' ? [] : [{ value: item, primary: index === 0, label: '' }];
+    if (!isRecord(item) || typeof item.value !== 'string' || item.value === '') return [];
+    return [{ value: item.value, primary: item.primary === true, label: typeof item.label === 'string' ? item.label : '' }];
+  });
 }
 
 function unexpectedShape(describe: string): CrmError {

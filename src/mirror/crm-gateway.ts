@@ -3,11 +3,20 @@
  * the sync worker depends on this interface only.
  */
 
+/** One of a person's emails or phones, as Pipedrive keeps it. */
+export interface ContactItem {
+  value: string;
+  primary: boolean;
+  /** work, home, mobile, other: what the sales team chose. */
+  label: string;
+}
+
 export interface CrmPerson {
   id: number;
   name: string;
-  emails: string[];
-  phones: string[];
+  /** In Pipedrive's order. A search result's items carry no labels (''), the first primary. */
+  emails: ContactItem[];
+  phones: ContactItem[];
 }
 
 export interface NewPerson {
@@ -16,14 +25,18 @@ export interface NewPerson {
   phone: string | null;
 }
 
-/** Only the fields present are sent; null clears a field. */
-export type PersonChanges = Partial<NewPerson>;
+/** Only the fields present are sent; a list replaces the person's whole list (Pipedrive's PATCH). */
+export interface PersonUpdate {
+  name?: string;
+  emails?: ContactItem[];
+  phones?: ContactItem[];
+}
 
 export type PersonSearchField = 'email' | 'phone' | 'name';
 
 export interface CrmGateway {
   createPerson(person: NewPerson): Promise<CrmPerson>;
-  updatePerson(id: number, changes: PersonChanges): Promise<CrmPerson>;
+  updatePerson(id: number, update: PersonUpdate): Promise<CrmPerson>;
   /** The first person whose `field` equals `term` exactly, or null. */
   findPerson(field: PersonSearchField, term: string): Promise<CrmPerson | null>;
   /** Null when the person does not exist (any more). */
@@ -62,5 +75,10 @@ export class CrmError extends Error {
 
   get retryAfterMs(): number | undefined {
     return this.options.retryAfterMs;
+  }
+
+  /** The person (or note) asked for is not there: deleted, or merged into another. */
+  get notFound(): boolean {
+    return this.status === 404 || this.status === 410;
   }
 }

@@ -1,7 +1,8 @@
 import type { Contact, Note } from '../contacts/contact';
 import type { Logger } from '../logger';
-import { CrmError, type CrmGateway, type CrmPerson, type NewPerson, type PersonChanges } from './crm-gateway';
+import { CrmError, type CrmGateway, type CrmPerson, type NewPerson } from './crm-gateway';
 import type { MirrorClaim, MirrorRepository, MirrorWork } from './mirror.repository';
+import { needsLists, personUpdate } from './person-update';
 import { retryDelayMs, type RetrySettings } from './retry-policy';
 
 /**
@@ -19,21 +20,14 @@ const describe = (error: unknown) => (error instanceof Error ? error.message : S
 
 const personFields = (contact: Contact): NewPerson => ({ name: contact.name, email: contact.email, phone: contact.phone });
 
-/** Local values that the person lacks; a field empty locally leaves the person's alone. */
-function differingFields(contact: Contact, person: CrmPerson): PersonChanges {
-  const changes: PersonChanges = {};
-  if (contact.name !== person.name) changes.name = contact.name;
-  if (contact.email && !person.emails.some((email) => email.toLowerCase() === contact.email)) changes.email = contact.email;
-  if (contact.phone && !person.phones.includes(contact.phone)) changes.phone = contact.phone;
-  return changes;
+/** The linked person is no longer in Pipedrive: deleted, or merged into another person. */
+class PersonGone extends Error {
+  constructor(readonly personId: number) {
+    super(`Pipedrive person ${personId} is gone (deleted or merged)`);
+  }
 }
 
-/** The fields whose value differs from what was last sent; every field when nothing is known. */
-function changedSincePushed(contact: Contact, pushed: NewPerson | null): PersonChanges {
-  const fields = personFields(contact);
-  if (!pushed) return fields;
-  return Object.fromEntries(Object.entries(fields).filter(([field, value]) => pushed[field as keyof NewPerson] !== value)) as PersonChanges;
-}
+const isGone = (error: unknown) => error instanceof PersonGone || (error instanceof CrmError && error.notFound);
 
 /** Which part of a run failed: the contact (its person), or one note. */
 class RunFailure extends Error {
@@ -84,22 +78,69 @@ export class MirrorRuns {
     }
     for (const note of work.notes) {
       try {
-        const crmNoteId = (await this.findLostNote(personId, note.content, work)) ?? (await this.crm.addNote(personId, note.content)).id;
-        await this.store.noteMirrored(note, crmNoteId);
+        personId = await this.mirrorNote(work, note, personId);
       } catch (error) {
         throw new RunFailure(error, note);
       }
     }
   }
 
-  /** Brings the person to the contact's state; returns its id. */
+  /** Brings the person to the contact's state; returns its id (another one when it was gone). */
   private async mirrorContact(work: MirrorWork): Promise<number> {
     const { contact } = work;
     if (contact.crmId === null) return this.ensurePerson(work);
-    const changes = changedSincePushed(contact, work.pushed);
-    if (Object.keys(changes).length > 0) await this.crm.updatePerson(contact.crmId, changes);
+    try {
+      await this.bringInLine(contact.crmId, contact, work.pushed, null);
+    } catch (error) {
+      if (!isGone(error)) throw error;
+      return this.relink(work, contact.crmId, describe(error));
+    }
     await this.store.contactMirrored(work, contact.crmId, personFields(contact), 'updated');
     return contact.crmId;
+  }
+
+  /** Adds the note to the person; returns the person's id (another one when it was gone). */
+  private async mirrorNote(work: MirrorWork, note: Note, personId: number): Promise<number> {
+    let target = personId;
+    let crmNoteId: number;
+    try {
+      crmNoteId = (await this.findLostNote(personId, note.content, work)) ?? (await this.crm.addNote(personId, note.content)).id;
+    } catch (error) {
+      // Pipedrive refuses a note for a person that is gone; anything else it refuses stays refused.
+      const refused = error instanceof CrmError && (error.kind === 'rejected' || error.notFound);
+      if (!refused || (await this.crm.getPerson(personId)) !== null) throw error;
+      target = await this.relink(work, personId, describe(error));
+      crmNoteId = (await this.crm.addNote(target, note.content)).id;
+    }
+    await this.store.noteMirrored(note, crmNoteId);
+    return target;
+  }
+
+  /**
+   * The person the contact was linked to is gone (deleted, or merged away: Pipedrive keeps no
+   * forwarding address). The contact is unlinked, with an audit event, and linked again as a new
+   * contact would be: to the person that has its email or phone (the survivor of a merge), else to
+   * a new person. Never a failure for this reason.
+   */
+  private async relink(work: MirrorWork, goneId: number, reason: string): Promise<number> {
+    await this.store.unlinkPerson(work.contactId, goneId, reason);
+    this.logger.warn({ contactId: work.contactId, crmId: goneId, reason }, 'linked Pipedrive person is gone; linking the contact again');
+    return this.ensurePerson({ ...work, contact: { ...work.contact, crmId: null }, pushed: null });
+  }
+
+  /**
+   * Updates the person so that it shows the contact (see person-update.ts), reading it first when
+   * an email or phone list must change: the update replaces the whole list.
+   */
+  private async bringInLine(personId: number, contact: Contact, pushed: NewPerson | null, known: CrmPerson | null): Promise<void> {
+    const wanted = personFields(contact);
+    let person: CrmPerson | null = null;
+    if (needsLists(wanted, pushed, known)) {
+      person = await this.crm.getPerson(personId);
+      if (person === null) throw new PersonGone(personId);
+    }
+    const update = personUpdate(wanted, pushed, person ?? known);
+    if (Object.keys(update).length > 0) await this.crm.updatePerson(personId, update);
   }
 
   /**
@@ -114,9 +155,9 @@ export class MirrorRuns {
     if (existing) {
       personId = existing.id;
       this.logger.info({ contactId: contact.id, crmId: personId }, 'linked contact to an existing Pipedrive person');
-      // The local row is the truth: bring the person's differing fields in line.
-      const changes = differingFields(contact, existing);
-      if (Object.keys(changes).length > 0) await this.crm.updatePerson(personId, changes);
+      // The local row is the truth: the person's name follows it, and it gets the contact's email
+      // and phone beside its own.
+      await this.bringInLine(personId, contact, null, existing);
     } else {
       personId = (await this.crm.createPerson(personFields(contact))).id;
     }

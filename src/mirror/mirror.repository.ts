@@ -102,6 +102,16 @@ export class MirrorRepository {
     await this.db.client.$executeRaw`UPDATE contacts SET crm_id = ${crmId} WHERE id = ${contactId} AND crm_id IS NULL`;
   }
 
+  /** The linked person is gone from Pipedrive: the contact forgets it, with an audit event saying why. */
+  async unlinkPerson(contactId: number, crmId: number, reason: string): Promise<void> {
+    await this.db.client.$executeRaw`
+      WITH unlinked AS (
+        UPDATE contacts SET crm_id = NULL, crm_pushed = NULL WHERE id = ${contactId} AND crm_id = ${crmId} RETURNING id
+      )
+      INSERT INTO contact_events (contact_id, type, payload)
+      SELECT id, 'crm_unlinked'::contact_event_type, jsonb_build_object('crm_id', ${crmId}::int, 'reason', ${reason}::text) FROM unlinked`;
+  }
+
   /**
    * The contact's state at `version` is in Pipedrive (`pushed`): synced, unless it changed again
    * meanwhile. `action` says what reached Pipedrive, for the audit trail.

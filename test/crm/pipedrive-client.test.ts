@@ -60,7 +60,7 @@ describe('PipedriveClient requests', () => {
   it('creates a person with POST /api/v2/persons, the token in x-api-token and v2 email/phone objects', async () => {
     const person = await client.createPerson({ name: 'Ada Lovelace', email: 'ada@example.com', phone: '+44 20 7946 0000' });
 
-    expect(person).toEqual({ id: expect.any(Number), name: 'Ada Lovelace', emails: ['ada@example.com'], phones: ['+44 20 7946 0000'] });
+    expect(person).toEqual({ id: expect.any(Number), name: 'Ada Lovelace', emails: [{ value: 'ada@example.com', primary: true, label: 'work' }], phones: [{ value: '+44 20 7946 0000', primary: true, label: 'work' }] });
     const request = onlyRequest();
     expect(request).toMatchObject({
       method: 'POST',
@@ -91,10 +91,10 @@ describe('PipedriveClient requests', () => {
     await expect(client.updatePerson(id, { name: 'Ada King' })).resolves.toEqual({
       id,
       name: 'Ada King',
-      emails: ['ada@example.com'],
-      phones: ['+1 555 0100'],
+      emails: [{ value: 'ada@example.com', primary: true, label: 'work' }],
+      phones: [{ value: '+1 555 0100', primary: true, label: 'work' }],
     });
-    await client.updatePerson(id, { email: 'countess@example.com' });
+    await client.updatePerson(id, { emails: [{ value: 'countess@example.com', primary: true, label: 'work' }] });
 
     expect(fake.requests.map(({ method, path, body }) => ({ method, path, body }))).toEqual([
       { method: 'PATCH', path: `/api/v2/persons/${id}`, body: { name: 'Ada King' } },
@@ -103,10 +103,10 @@ describe('PipedriveClient requests', () => {
     expect(fake.persons.get(id)).toMatchObject({ name: 'Ada King', emails: [{ value: 'countess@example.com' }], phones: [{ value: '+1 555 0100' }] });
   });
 
-  it('clears email and phone with empty lists when the change is null', async () => {
+  it('clears email and phone with empty lists', async () => {
     const { id } = fake.seedPerson({ name: 'Ada', email: 'ada@example.com', phone: '+1 555 0100' });
 
-    const updated = await client.updatePerson(id, { email: null, phone: null });
+    const updated = await client.updatePerson(id, { emails: [], phones: [] });
 
     expect(onlyRequest().body).toEqual({ emails: [], phones: [] });
     expect(updated).toEqual({ id, name: 'Ada', emails: [], phones: [] });
@@ -119,7 +119,13 @@ describe('PipedriveClient requests', () => {
 
     const found = await client.findPerson('email', 'ADA@example.com');
 
-    expect(found).toEqual({ id: ada.id, name: 'Ada Lovelace', emails: ['ada@example.com'], phones: ['+44 20 7946 0000'] });
+    // A search result's items are plain strings: no labels, the first primary.
+    expect(found).toEqual({
+      id: ada.id,
+      name: 'Ada Lovelace',
+      emails: [{ value: 'ada@example.com', primary: true, label: '' }],
+      phones: [{ value: '+44 20 7946 0000', primary: true, label: '' }],
+    });
     const request = onlyRequest();
     expect(request).toMatchObject({
       method: 'GET',
@@ -147,13 +153,21 @@ describe('PipedriveClient requests', () => {
     expect(outcomes).toEqual(['ok', 'ok', 'ok', 'ok']);
   });
 
-  it('gets a person with GET /api/v2/persons/{id}, primary email first', async () => {
+  it('gets a person with GET /api/v2/persons/{id}, its items in the order Pipedrive keeps, with their labels and primary flags', async () => {
     const { id } = fake.seedPerson({ name: 'Ada', email: 'ada@example.com' });
     fake.persons.get(id)?.emails.unshift({ value: 'old@example.com', primary: false, label: 'home' });
 
     const person = await client.getPerson(id);
 
-    expect(person).toEqual({ id, name: 'Ada', emails: ['ada@example.com', 'old@example.com'], phones: [] });
+    expect(person).toEqual({
+      id,
+      name: 'Ada',
+      emails: [
+        { value: 'old@example.com', primary: false, label: 'home' },
+        { value: 'ada@example.com', primary: true, label: 'work' },
+      ],
+      phones: [],
+    });
     expect(onlyRequest()).toMatchObject({ method: 'GET', path: `/api/v2/persons/${id}`, body: undefined });
   });
 
