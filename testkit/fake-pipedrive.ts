@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { findOperation } from './pipedrive-contract';
 
 export interface FakeContactItem {
   value: string;
@@ -69,7 +70,15 @@ const DAILY_BUDGET = 100_000;
 
 /** A stand-in for Pipedrive's REST API (the persons and notes endpoints the mirror uses) on 127.0.0.1. */
 export class FakePipedrive {
+  /** Every fake started and not yet closed: the suite checks their contract violations after each test. */
+  static readonly running = new Set<FakePipedrive>();
+
   readonly persons = new Map<number, FakePerson>();
+  /**
+   * Requests that Pipedrive's published documents reject (answered 400, as Pipedrive would), calls
+   * to operations they do not have, and answers of this fake that break them.
+   */
+  readonly contractViolations: string[] = [];
   readonly notes = new Map<number, FakeNote>();
   readonly requests: RecordedRequest[] = [];
   private faults: { fault: Fault; left: number }[] = [];
@@ -108,11 +117,14 @@ export class FakePipedrive {
     });
     const { port } = server.address() as AddressInfo;
     const token = options.token ?? `fake-token-${randomBytes(12).toString('hex')}`;
-    return new FakePipedrive(server, `http://127.0.0.1:${port}`, token, options.rateLimit ?? { limit: 10_000, windowMs: 2_000 });
+    const fake = new FakePipedrive(server, `http://127.0.0.1:${port}`, token, options.rateLimit ?? { limit: 10_000, windowMs: 2_000 });
+    FakePipedrive.running.add(fake);
+    return fake;
   }
 
   /** Destroys open connections (hung requests included) and cancels pending latency timers. */
   async close(): Promise<void> {
+    FakePipedrive.running.delete(this);
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     for (const socket of this.sockets) socket.destroy();
@@ -188,6 +200,7 @@ export class FakePipedrive {
       at: Date.now(),
     };
     this.requests.push(request);
+    const contract = this.checkRequest(request, text);
     const limits = this.countRequest();
     const fault = this.takeFault(request);
 
@@ -207,7 +220,12 @@ export class FakePipedrive {
       return;
     }
 
-    const reply = this.answer(request, text, limits.over);
+    const reply = this.answer(request, text, limits.over, contract.operation ? contract.problems : []);
+    if (reply.status === 200 && contract.operation) {
+      for (const problem of contract.operation.responseProblems(reply.body)) {
+        this.contractViolations.push(`the fake's answer to ${request.method} ${request.path}: ${problem}`);
+      }
+    }
     if (fault?.kind === 'lose-response') {
       req.socket.destroy();
       return;
@@ -216,10 +234,21 @@ export class FakePipedrive {
     this.send(res, reply, headers, limits.index, false);
   }
 
-  private answer(request: RecordedRequest, text: string, overLimit: boolean): Reply {
+  /** Checks the request against Pipedrive's documents, recording what they reject. */
+  private checkRequest(request: RecordedRequest, text: string) {
+    const found = findOperation(request.method, request.path);
+    const problems = found
+      ? found.operation.requestProblems({ query: request.query, params: found.params, body: text === '' ? undefined : request.body })
+      : [`no such operation in Pipedrive's documents`];
+    for (const problem of problems) this.contractViolations.push(`${request.method} ${request.path}: ${problem}`);
+    return { operation: found?.operation, problems };
+  }
+
+  private answer(request: RecordedRequest, text: string, overLimit: boolean, problems: string[]): Reply {
     if (request.headers['x-api-token'] !== this.token) return { status: 401, body: failure('unauthorized access') };
     if (overLimit) return { status: 429, body: failure('Request over limit') };
     if (text !== '' && request.body === undefined) return { status: 400, body: failure('Request body is not valid JSON') };
+    if (problems.length > 0) return { status: 400, body: failure(`Validation failed: ${problems.join('; ')}`) };
     return this.route(request);
   }
 
@@ -314,7 +343,6 @@ export class FakePipedrive {
           emails: person.emails.map((item) => item.value),
           visible_to: 3,
           owner: { id: 1 },
-          organization: null,
           custom_fields: [],
           notes: [],
         },

@@ -1,0 +1,79 @@
+import { FakePipedrive } from '../../testkit/fake-pipedrive';
+import { findOperation, PIPEDRIVE_OPERATIONS } from '../../testkit/pipedrive-contract';
+
+/** The fake keeps Pipedrive's published contract (testkit/pipedrive-openapi/operations.json). */
+let fake: FakePipedrive;
+beforeAll(async () => {
+  fake = await FakePipedrive.start();
+});
+afterAll(() => fake.close());
+beforeEach(() => fake.reset());
+
+async function call(method: string, path: string, body?: unknown) {
+  const res = await fetch(`${fake.url}${path}`, {
+    method,
+    headers: { 'x-api-token': fake.token, ...(body !== undefined && { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as { success: boolean; error?: string } };
+}
+
+/** Takes the violations recorded so far, so that the suite's after-each check sees none. */
+const takeViolations = () => fake.contractViolations.splice(0);
+
+describe('requests the documents reject', () => {
+  it('are answered 400 and recorded, so that the test that sent them fails', async () => {
+    const search = await call('GET', '/api/v2/persons/search?term=ada&exact_match=yes&fields=mail');
+    expect(search.status).toBe(400);
+    expect(search.body.error).toMatch(/fields must be one of .*exact_match must be true or false/);
+
+    const update = await call('PATCH', '/api/v2/persons/abc', { name: 7, emails: 'ada@example.com' });
+    expect(update.status).toBe(400);
+
+    expect(takeViolations()).toEqual([
+      'GET /api/v2/persons/search: query parameter fields must be one of custom_fields, email, notes, phone, name, got "mail"',
+      'GET /api/v2/persons/search: query parameter exact_match must be true or false, got "yes"',
+      'PATCH /api/v2/persons/abc: path parameter id must be an integer, got "abc"',
+      'PATCH /api/v2/persons/abc: body/name must be string',
+      'PATCH /api/v2/persons/abc: body/emails must be array',
+    ]);
+  });
+
+  it('include calls to an operation the mirror has no business calling', async () => {
+    expect((await call('GET', '/v1/persons')).status).toBe(404);
+    expect(takeViolations()).toEqual(["GET /v1/persons: no such operation in Pipedrive's documents"]);
+  });
+
+  it('do not include requests that keep the contract', async () => {
+    const created = await call('POST', '/api/v2/persons', { name: 'Ada', emails: [{ value: 'ada@example.com', primary: true, label: 'work' }] });
+    expect(created.status).toBe(200);
+    expect((await call('GET', '/api/v2/persons/search?term=ada%40example.com&fields=email&exact_match=true')).status).toBe(200);
+    expect((await call('GET', '/v1/notes?person_id=1&sort=add_time%20DESC&limit=100')).status).toBe(200);
+    expect(takeViolations()).toEqual([]);
+  });
+});
+
+describe('the contract itself', () => {
+  it('has every operation the mirror calls, with its token cost from x-token-cost', () => {
+    expect(Object.fromEntries(PIPEDRIVE_OPERATIONS.map((op) => [`${op.method} ${op.path}`, op.tokenCost]))).toEqual({
+      'GET /api/v2/persons': 10,
+      'POST /api/v2/persons': 5,
+      'GET /api/v2/persons/search': 20,
+      'GET /api/v2/persons/{id}': 1,
+      'PATCH /api/v2/persons/{id}': 5,
+      'DELETE /api/v2/persons/{id}': 3,
+      'PUT /v1/persons/{id}/merge': 40,
+      'GET /v1/notes': 20,
+      'POST /v1/notes': 10,
+    });
+  });
+
+  it('finds what an answer of the fake gets wrong, except the nulls Pipedrive is known to send', () => {
+    const { operation } = findOperation('GET', '/api/v2/persons/search')!;
+    expect(operation.responseProblems({ success: true, data: { items: [] }, additional_data: { next_cursor: null } })).toEqual([]);
+    expect(operation.responseProblems({ success: 'yes', data: { items: [{ item: { id: 'one' } }] } })).toEqual([
+      'response/success must be boolean',
+      'response/data/items/0/item/id must be integer',
+    ]);
+  });
+});
