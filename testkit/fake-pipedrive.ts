@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { findOperation } from './pipedrive-contract';
+import { findOperation, type Operation } from './pipedrive-contract';
 
 export interface FakeContactItem {
   value: string;
@@ -44,6 +44,8 @@ export type FaultKind =
   | { kind: 'hang' }
   /** Closes the connection without doing anything. */
   | { kind: 'drop' }
+  /** 403 with an HTML page, not JSON, as Cloudflare answers persistent calling after 429s. */
+  | { kind: 'blocked' }
   /** Does the work, then closes the connection instead of answering. */
   | { kind: 'lose-response' };
 
@@ -55,8 +57,27 @@ export type Fault = FaultKind & {
 
 export interface FakePipedriveOptions {
   token?: string;
-  /** Fixed windows counted from start-up (or reset()); a generous default so other tests never hit it. */
+  /**
+   * The burst limit: fixed windows counted from start-up (or reset()); a generous default so other
+   * tests never hit it. Pipedrive's API-token plans: 20 / 40 / 100 / 120 requests per 2 s.
+   */
   rateLimit?: { limit: number; windowMs: number };
+  /** Search's own bucket, counted apart: 10 requests per 2 s on every plan. */
+  searchLimit?: { limit: number; windowMs: number };
+  /**
+   * The company's daily token budget (30,000 × plan multiplier × seats); every call costs its
+   * operation's x-token-cost; once spent, every call answers 429 until the day ends. A generous
+   * default so other tests never hit it.
+   */
+  dailyTokens?: number;
+  /** How long a "day" lasts, for tests: the budget comes back when it ends. */
+  dayMs?: number;
+  /**
+   * The daily-token headers clients read (x-daily-ratelimit-token-limit / -remaining), which
+   * Pipedrive does not document and is reported to leave out of some answers: always, never, or on
+   * every other answer.
+   */
+  tokenHeaders?: 'always' | 'never' | 'sometimes';
 }
 
 interface Reply {
@@ -66,7 +87,9 @@ interface Reply {
 
 const ERROR_INFO = 'Please check developers.pipedrive.com for more information about Pipedrive API.';
 const SEARCH_FIELDS = new Set(['custom_fields', 'email', 'notes', 'phone', 'name']);
-const DAILY_BUDGET = 100_000;
+const DAY_MS = 86_400_000;
+/** A Cloudflare block page: what persistent calling after 429s is reported to get. */
+const BLOCKED_PAGE = '<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head><body><h1>Sorry, you have been blocked</h1></body></html>';
 
 /** A stand-in for Pipedrive's REST API (the persons and notes endpoints the mirror uses) on 127.0.0.1. */
 export class FakePipedrive {
@@ -87,7 +110,13 @@ export class FakePipedrive {
   private windowStart = Date.now();
   private window = { index: 0, used: 0 };
   private rejections = new Map<number, number>();
-  private dailyLeft = DAILY_BUDGET;
+  private dailyRequests = 0;
+  private searchWindow = { index: 0, used: 0 };
+  private dayStart = Date.now();
+  private tokensToday = 0;
+  private answers = 0;
+  /** Tokens spent since start-up or reset(), across days. */
+  tokensSpent = 0;
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
 
@@ -96,6 +125,7 @@ export class FakePipedrive {
     readonly url: string,
     readonly token: string,
     private readonly rateLimit: { limit: number; windowMs: number },
+    private readonly limits: Required<Omit<FakePipedriveOptions, 'token' | 'rateLimit'>>,
   ) {
     server.on('connection', (socket) => {
       this.sockets.add(socket);
@@ -117,7 +147,12 @@ export class FakePipedrive {
     });
     const { port } = server.address() as AddressInfo;
     const token = options.token ?? `fake-token-${randomBytes(12).toString('hex')}`;
-    const fake = new FakePipedrive(server, `http://127.0.0.1:${port}`, token, options.rateLimit ?? { limit: 10_000, windowMs: 2_000 });
+    const fake = new FakePipedrive(server, `http://127.0.0.1:${port}`, token, options.rateLimit ?? { limit: 10_000, windowMs: 2_000 }, {
+      searchLimit: options.searchLimit ?? { limit: 10, windowMs: 2_000 },
+      dailyTokens: options.dailyTokens ?? 10_000_000,
+      dayMs: options.dayMs ?? DAY_MS,
+      tokenHeaders: options.tokenHeaders ?? 'always',
+    });
     FakePipedrive.running.add(fake);
     return fake;
   }
@@ -140,7 +175,12 @@ export class FakePipedrive {
     this.windowStart = Date.now();
     this.window = { index: 0, used: 0 };
     this.rejections.clear();
-    this.dailyLeft = DAILY_BUDGET;
+    this.dailyRequests = 0;
+    this.searchWindow = { index: 0, used: 0 };
+    this.dayStart = Date.now();
+    this.tokensToday = 0;
+    this.tokensSpent = 0;
+    this.answers = 0;
   }
 
   fault(fault: Fault): void {
@@ -201,7 +241,7 @@ export class FakePipedrive {
     };
     this.requests.push(request);
     const contract = this.checkRequest(request, text);
-    const limits = this.countRequest();
+    const limits = this.countRequest(contract.operation);
     const fault = this.takeFault(request);
 
     if (fault?.kind === 'hang') return;
@@ -210,6 +250,10 @@ export class FakePipedrive {
       return;
     }
     if (fault?.kind === 'latency') await this.sleep(fault.ms);
+    if (fault?.kind === 'blocked') {
+      this.send(res, { status: 403, body: BLOCKED_PAGE }, { 'content-type': 'text/html; charset=UTF-8' }, limits.index, true);
+      return;
+    }
 
     if (fault?.kind === 'status') {
       const headers = { ...limits.headers };
@@ -221,6 +265,7 @@ export class FakePipedrive {
     }
 
     const reply = this.answer(request, text, limits.over, contract.operation ? contract.problems : []);
+    if (reply.status !== 401 && reply.status !== 429) this.spendTokens(contract.operation?.tokenCost ?? 0);
     if (reply.status === 200 && contract.operation) {
       for (const problem of contract.operation.responseProblems(reply.body)) {
         this.contractViolations.push(`the fake's answer to ${request.method} ${request.path}: ${problem}`);
@@ -230,8 +275,7 @@ export class FakePipedrive {
       req.socket.destroy();
       return;
     }
-    const headers = reply.status === 429 ? { ...limits.headers, 'retry-after': String(limits.resetSeconds) } : limits.headers;
-    this.send(res, reply, headers, limits.index, false);
+    this.send(res, reply, { ...limits.headers, ...this.tokenHeaders() }, limits.index, false);
   }
 
   /** Checks the request against Pipedrive's documents, recording what they reject. */
@@ -244,9 +288,10 @@ export class FakePipedrive {
     return { operation: found?.operation, problems };
   }
 
-  private answer(request: RecordedRequest, text: string, overLimit: boolean, problems: string[]): Reply {
+  private answer(request: RecordedRequest, text: string, over: 'burst' | 'search' | 'daily' | undefined, problems: string[]): Reply {
     if (request.headers['x-api-token'] !== this.token) return { status: 401, body: failure('unauthorized access') };
-    if (overLimit) return { status: 429, body: failure('Request over limit') };
+    if (over === 'daily') return { status: 429, body: failure('Daily token budget exceeded') };
+    if (over) return { status: 429, body: failure('Request over limit') };
     if (text !== '' && request.body === undefined) return { status: 400, body: failure('Request body is not valid JSON') };
     if (problems.length > 0) return { status: 400, body: failure(`Validation failed: ${problems.join('; ')}`) };
     return this.route(request);
@@ -365,25 +410,58 @@ export class FakePipedrive {
     return success({ ...note, active_flag: true, add_time: new Date().toISOString().slice(0, 19).replace('T', ' ') });
   }
 
-  private countRequest(): { index: number; over: boolean; resetSeconds: number; headers: Record<string, string> } {
+  /** Counts the request in the burst window, the search bucket and the day; says which limit it is over. */
+  private countRequest(operation: Operation | undefined): {
+    index: number;
+    over: 'burst' | 'search' | 'daily' | undefined;
+    headers: Record<string, string>;
+  } {
     const { limit, windowMs } = this.rateLimit;
     const now = Date.now();
     const index = Math.floor((now - this.windowStart) / windowMs);
     if (index !== this.window.index) this.window = { index, used: 0 };
     this.window.used += 1;
-    this.dailyLeft = Math.max(0, this.dailyLeft - 1);
-    const over = this.window.used > limit;
+    const { searchLimit, dailyTokens, dayMs } = this.limits;
+    let overSearch = false;
+    if (operation?.search) {
+      const searchIndex = Math.floor((now - this.windowStart) / searchLimit.windowMs);
+      if (searchIndex !== this.searchWindow.index) this.searchWindow = { index: searchIndex, used: 0 };
+      this.searchWindow.used += 1;
+      overSearch = this.searchWindow.used > searchLimit.limit;
+    }
+    if (now - this.dayStart >= dayMs) {
+      this.dayStart += Math.floor((now - this.dayStart) / dayMs) * dayMs;
+      this.tokensToday = 0;
+      this.dailyRequests = 0;
+    }
+    this.dailyRequests += 1;
+    const overDaily = this.tokensToday + (operation?.tokenCost ?? 0) > dailyTokens;
     const resetSeconds = Math.max(1, Math.ceil((this.windowStart + (index + 1) * windowMs - now) / 1000));
     return {
       index,
-      over,
-      resetSeconds,
+      over: overDaily ? 'daily' : this.window.used > limit ? 'burst' : overSearch ? 'search' : undefined,
       headers: {
         'x-ratelimit-limit': String(limit),
         'x-ratelimit-remaining': String(Math.max(0, limit - this.window.used)),
         'x-ratelimit-reset': String(resetSeconds),
-        'x-daily-requests-left': String(this.dailyLeft),
+        'x-daily-requests-left': String(Math.max(0, 100_000 - this.dailyRequests)),
       },
+    };
+  }
+
+  private spendTokens(cost: number): void {
+    this.tokensToday += cost;
+    this.tokensSpent += cost;
+  }
+
+  /** The undocumented daily-token headers, as `tokenHeaders` says. */
+  private tokenHeaders(): Record<string, string> {
+    this.answers += 1;
+    const { tokenHeaders, dailyTokens } = this.limits;
+    if (tokenHeaders === 'never' || (tokenHeaders === 'sometimes' && this.answers % 2 === 0)) return {};
+    return {
+      'x-daily-ratelimit-token-limit': String(dailyTokens),
+      'x-daily-ratelimit-token-remaining': String(Math.max(0, dailyTokens - this.tokensToday)),
     };
   }
 

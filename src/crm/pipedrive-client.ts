@@ -36,6 +36,11 @@ export interface CallReport {
 }
 
 const DEFAULT_RETRY_AFTER_MS = 2_000;
+/**
+ * After a 403 that is an HTML page, not Pipedrive's JSON: a block for calling on after 429s
+ * (Cloudflare), not a refused token. Backing off long is the way out.
+ */
+const BLOCKED_RETRY_AFTER_MS = 60_000;
 /** How far back a retried note looks for itself; a lost answer is seconds old. */
 const RECENT_NOTES = 100;
 
@@ -198,6 +203,13 @@ export class PipedriveClient implements CrmGateway {
     }
     if ((status === 404 || status === 410) && call.notFound !== undefined) return call.notFound;
 
+    if (status === 403 && !isRecord(envelope)) {
+      // The caller pauses (the mirror pauses itself as a whole, in every process): not this limiter.
+      throw new CrmError('rate_limited', `${describe}: 403 blocked (an HTML page, not Pipedrive's JSON): backing off`, {
+        status,
+        retryAfterMs: BLOCKED_RETRY_AFTER_MS,
+      });
+    }
     const kind = kindOf(status);
     const reason = isRecord(envelope) && typeof envelope.error === 'string' ? envelope.error : 'response is not a Pipedrive JSON envelope';
     const info = isRecord(envelope) && typeof envelope.error_info === 'string' ? ` (${envelope.error_info})` : '';

@@ -210,7 +210,8 @@ export class MirrorRuns {
       const until = new Date(Date.now() + error.retryAfterMs);
       await this.store.pause(until, `Pipedrive rate limit (${message})`);
       await this.recordFailure(work, failure, message, false);
-      await this.store.releaseForRetry(work.contactId, error.retryAfterMs, true);
+      // Due at once: the pause holds it back, and it goes as soon as the pause ends (or is ended).
+      await this.store.releaseForRetry(work.contactId, 0, true);
       this.logger.warn({ ...context, pausedUntil: until }, 'Pipedrive rate limit: the mirror is paused');
       return 'paused';
     }

@@ -77,3 +77,62 @@ describe('the contract itself', () => {
     ]);
   });
 });
+
+describe('limits and tokens', () => {
+  const started: FakePipedrive[] = [];
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((other) => other.close()));
+  });
+  async function limited(options: Parameters<typeof FakePipedrive.start>[0]) {
+    const other = await FakePipedrive.start({ token: fake.token, ...options });
+    started.push(other);
+    return (method: string, path: string, body?: unknown) =>
+      fetch(`${other.url}${path}`, {
+        method,
+        headers: { 'x-api-token': other.token, ...(body !== undefined && { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }).then(async (res) => ({ status: res.status, headers: res.headers, body: (await res.json()) as { error?: string } }));
+  }
+
+  it('counts search in its own bucket of 10 per 2 s, apart from other calls', async () => {
+    const send = await limited({ searchLimit: { limit: 10, windowMs: 60_000 } });
+    const searches = [];
+    for (let i = 0; i < 11; i += 1) searches.push((await send('GET', '/api/v2/persons/search?term=ada&fields=name')).status);
+    expect(searches).toEqual([...Array(10).fill(200), 429]);
+    expect((await send('GET', '/api/v2/persons/1')).status).toBe(404);
+  });
+
+  it('spends each operation’s tokens from the daily budget, then answers 429 until the day ends, with the token headers', async () => {
+    const send = await limited({ dailyTokens: 30, dayMs: 1_500 });
+    const create = await send('POST', '/api/v2/persons', { name: 'Ada' });
+    expect(create.status).toBe(200);
+    expect(create.headers.get('x-daily-ratelimit-token-remaining')).toBe('25');
+    expect(create.headers.get('x-daily-ratelimit-token-limit')).toBe('30');
+    expect((await send('GET', '/api/v2/persons/search?term=ada&fields=name')).status).toBe(200); // 20
+    expect((await send('POST', '/api/v2/persons', { name: 'Grace' })).status).toBe(200); // 5: 30 spent
+    const spent = await send('GET', '/api/v2/persons/1');
+    expect(spent.status).toBe(429);
+    expect(spent.body.error).toBe('Daily token budget exceeded');
+    expect(spent.headers.get('x-daily-ratelimit-token-remaining')).toBe('0');
+
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    expect((await send('GET', '/api/v2/persons/1')).status).toBe(200);
+  });
+
+  it('leaves the undocumented token headers out when told to, as Pipedrive is reported to do', async () => {
+    const never = await limited({ tokenHeaders: 'never' });
+    expect((await never('GET', '/api/v2/persons/1')).headers.get('x-daily-ratelimit-token-remaining')).toBeNull();
+    const sometimes = await limited({ tokenHeaders: 'sometimes' });
+    const seen = [];
+    for (let i = 0; i < 4; i += 1) seen.push((await sometimes('GET', '/api/v2/persons/1')).headers.has('x-daily-ratelimit-token-remaining'));
+    expect(seen).toEqual([true, false, true, false]);
+  });
+
+  it('answers a block with a 403 HTML page', async () => {
+    fake.fault({ kind: 'blocked', times: 1 });
+    const res = await fetch(`${fake.url}/api/v2/persons/1`, { headers: { 'x-api-token': fake.token } });
+    expect(res.status).toBe(403);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await res.text()).toMatch(/^<!DOCTYPE html>/);
+  });
+});

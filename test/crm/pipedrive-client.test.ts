@@ -245,6 +245,17 @@ describe('PipedriveClient failures', () => {
     expect(outcomes).toEqual([kind]);
   });
 
+  it('backs off like a 429 after a 403 that is an HTML page (a block for calling on), not a refused token', async () => {
+    fake.fault({ kind: 'blocked', times: 1 });
+
+    const error = await crmFailure(client.getPerson(1));
+
+    expect(error).toMatchObject({ name: 'CrmError', kind: 'rate_limited', status: 403, retryAfterMs: 60_000 });
+    expect(error.message).toMatch(/403 blocked \(an HTML page/);
+    expect(error.retryable).toBe(true);
+    expect(outcomes).toEqual(['rate_limited']);
+  });
+
   it('classifies a wrong token as unauthorized without revealing it', async () => {
     const wrong = clientFor(fake, { apiToken: 'not-the-token-3f9a' });
     try {

@@ -173,3 +173,23 @@ describe('the pause', () => {
     expect(await t.prisma.contact.count({ where: { syncStatus: 'synced' } })).toBe(2);
   });
 });
+
+describe('a block (403 with an HTML page)', () => {
+  it('pauses the whole mirror as a 429 does, without failing the contact', async () => {
+    await t.startWorker();
+    fake.fault({ kind: 'blocked', times: 1 });
+    const id = await createContact({ name: 'Ada', email: 'ada@example.com' });
+    await waitFor('the pause', async () => (await request(t.app).get('/sync/status').expect(200)).body.paused_until !== null, 5_000);
+
+    const status = (await request(t.app).get('/sync/status').expect(200)).body;
+    expect(status.pause_reason).toMatch(/403 blocked/);
+    expect(new Date(status.paused_until).getTime() - Date.now()).toBeGreaterThan(50_000);
+    expect(await t.prisma.contact.findUniqueOrThrow({ where: { id } })).toMatchObject({ syncStatus: 'pending' });
+    expect(fake.requests).toHaveLength(1);
+
+    // An operator who knows the block is over ends the pause.
+    await t.services.mirrorRepository.resume();
+    await waitUntilSettled(t);
+    expect(await t.prisma.contact.findUniqueOrThrow({ where: { id } })).toMatchObject({ syncStatus: 'synced' });
+  });
+});
