@@ -22,6 +22,7 @@ import { MirrorRuns } from './mirror/mirror-runs';
 import { startMirrorWorker, type MirrorWorker } from './mirror/mirror-worker';
 import { MirrorRepository } from './mirror/mirror.repository';
 import { mirrorRoutes } from './mirror/mirror.routes';
+import { budgetDayStart, TokenBudget, type BudgetSettings } from './mirror/token-budget';
 
 export interface Services {
   prisma: PrismaClient;
@@ -29,6 +30,8 @@ export interface Services {
   idempotency: IdempotentRequests;
   contactService: ContactService;
   mirrorRepository: MirrorRepository;
+  /** How the mirror spends Pipedrive's daily token budget. */
+  budgetSettings: BudgetSettings;
   metrics: Metrics;
   /** Runs the mirror; undefined when no Pipedrive key is configured. */
   startWorker?: () => Promise<MirrorWorker>;
@@ -45,14 +48,19 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
   const prisma = createPrismaClient({ ...config.database, url: databaseUrl }, logger);
   const db = new TransactionScope(prisma);
   const mirrorRepository = new MirrorRepository(db);
-  const metrics = new Metrics(() => mirrorRepository.queueDepth());
   const apiToken = config.pipedrive.apiKey;
+  const budgetSettings: BudgetSettings = { reserve: config.pipedrive.dailyTokenReserve, resetHourUtc: config.pipedrive.budgetResetHourUtc };
+  const metrics = new Metrics({
+    queueDepth: () => mirrorRepository.queueDepth(),
+    tokenUse: () => mirrorRepository.tokenUse(budgetDayStart(new Date(), budgetSettings.resetHourUtc)),
+  });
 
   let mirror = overrides.mirror;
   let pipedrive: PipedriveClient | undefined;
   let startWorker: Services['startWorker'];
   if (apiToken && !mirror) {
     const crmHealth = new CrmHealth(mirrorRepository, logger);
+    const tokenBudget = new TokenBudget(mirrorRepository, budgetSettings, logger);
     const client = new PipedriveClient({
       apiToken,
       baseUrl: config.pipedrive.baseUrl,
@@ -61,6 +69,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
       rateLimiter: new RateLimiter(),
       onOutcome: (outcome, call) => {
         crmHealth.record(outcome);
+        tokenBudget.record(call.tokenCost, call.tokens);
         metrics.observePipedrive(call.method, call.path, outcome, call.durationMs / 1000);
       },
     });
@@ -69,7 +78,11 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
     const runs = new MirrorRuns(
       mirrorRepository,
       client,
-      { maxAttempts: config.mirror.maxAttempts, retry: { baseMs: config.mirror.retryBaseMs, maxMs: config.mirror.retryMaxMs } },
+      {
+        maxAttempts: config.mirror.maxAttempts,
+        retry: { baseMs: config.mirror.retryBaseMs, maxMs: config.mirror.retryMaxMs },
+        budget: budgetSettings,
+      },
       logger,
     );
     startWorker = () =>
@@ -81,6 +94,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
         concurrency: config.mirror.concurrency,
         pollIntervalMs: config.mirror.pollIntervalMs,
         leaseMs: config.mirror.leaseMs,
+        budget: budgetSettings,
         onOutcome: (outcome) => metrics.countMirrorRun(outcome),
       });
   }
@@ -107,6 +121,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
     idempotency,
     contactService,
     mirrorRepository,
+    budgetSettings,
     metrics,
     startWorker,
     async close() {
@@ -117,9 +132,9 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
 }
 
 /** The API's routes, in the order they are mounted: the first whose method and path match answers. */
-export function apiRoutes(services: Pick<Services, 'health' | 'contactService' | 'mirrorRepository'>): AnyRoute[] {
+export function apiRoutes(services: Pick<Services, 'health' | 'contactService' | 'mirrorRepository' | 'budgetSettings'>): AnyRoute[] {
   // Health first: `/contact/health` must not be taken for `/contact/:id`.
-  return [...healthRoutes(services.health), ...contactRoutes(services.contactService), ...mirrorRoutes(services.mirrorRepository)];
+  return [...healthRoutes(services.health), ...contactRoutes(services.contactService), ...mirrorRoutes(services.mirrorRepository, services.budgetSettings)];
 }
 
 /** The HTTP app over the services, with the configuration's access rules and limits. */

@@ -46,6 +46,8 @@ const envSchema = z.object({
   PIPEDRIVE_API_KEY: z.string().trim().min(1).optional(),
   PIPEDRIVE_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.pipedrive.com'),
   PIPEDRIVE_TIMEOUT_MS: integer(100, 120_000).default(10_000),
+  PIPEDRIVE_DAILY_TOKEN_RESERVE: integer(0, 100_000_000).default(0),
+  PIPEDRIVE_BUDGET_RESET_HOUR_UTC: integer(0, 23).default(0),
   CRM_SYNC_WAIT_MS: integer(0, 60_000).default(2_000),
   SYNC_WORKER: flag.default(true),
   SYNC_CONCURRENCY: integer(1, 50).default(4),
@@ -81,7 +83,15 @@ export interface Config {
     autoMigrate: boolean;
     embedded: { dataDir: string; port: number };
   };
-  pipedrive: { apiKey?: string; baseUrl: string; timeoutMs: number };
+  pipedrive: {
+    apiKey?: string;
+    baseUrl: string;
+    timeoutMs: number;
+    /** Below this many tokens left in the day, only live changes run; bulk work waits for the next day. */
+    dailyTokenReserve: number;
+    /** The hour (UTC) at which the company's daily token budget comes back. */
+    budgetResetHourUtc: number;
+  };
   mirror: MirrorSettings;
   /** How long an Idempotency-Key and its answer are kept. */
   idempotencyTtlMs: number;
@@ -154,7 +164,13 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
       autoMigrate: env.AUTO_MIGRATE,
       embedded: { dataDir: env.EMBEDDED_POSTGRES_DIR, port: env.EMBEDDED_POSTGRES_PORT },
     },
-    pipedrive: { apiKey: env.PIPEDRIVE_API_KEY, baseUrl: env.PIPEDRIVE_BASE_URL.replace(/\/+$/, ''), timeoutMs: env.PIPEDRIVE_TIMEOUT_MS },
+    pipedrive: {
+      apiKey: env.PIPEDRIVE_API_KEY,
+      baseUrl: env.PIPEDRIVE_BASE_URL.replace(/\/+$/, ''),
+      timeoutMs: env.PIPEDRIVE_TIMEOUT_MS,
+      dailyTokenReserve: env.PIPEDRIVE_DAILY_TOKEN_RESERVE,
+      budgetResetHourUtc: env.PIPEDRIVE_BUDGET_RESET_HOUR_UTC,
+    },
     mirror: {
       waitMs: env.CRM_SYNC_WAIT_MS,
       runWorker: env.SYNC_WORKER,

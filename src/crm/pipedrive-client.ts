@@ -27,12 +27,16 @@ export interface PipedriveClientOptions {
   onOutcome?: (outcome: 'ok' | CrmErrorKind, call: CallReport) => void;
 }
 
-/** What a finished call looked like, for metrics. The path has no query string. */
+/** What a finished call looked like, for metrics and the token budget. The path has no query string. */
 export interface CallReport {
   method: string;
   path: string;
   status: number | undefined;
   durationMs: number;
+  /** What the call costs from the daily token budget (the operation's x-token-cost); 0 when it was not answered. */
+  tokenCost: number;
+  /** The daily budget as the answer reported it (x-daily-ratelimit-token-*), when it did. */
+  tokens: { limit?: number; left?: number };
 }
 
 const DEFAULT_RETRY_AFTER_MS = 2_000;
@@ -47,6 +51,8 @@ const RECENT_NOTES = 100;
 interface Call<T> {
   method: Dispatcher.HttpMethod;
   path: string;
+  /** The operation's x-token-cost in Pipedrive's OpenAPI documents. */
+  tokenCost: number;
   query?: Record<string, string>;
   body?: unknown;
   /** The answer to a 404/410, which otherwise fails as 'rejected'. */
@@ -84,7 +90,7 @@ export class PipedriveClient implements CrmGateway {
       ...(person.email !== null && { emails: contactItems(person.email) }),
       ...(person.phone !== null && { phones: contactItems(person.phone) }),
     };
-    return this.call({ method: 'POST', path: '/api/v2/persons', body, parse: toPerson });
+    return this.call({ method: 'POST', path: '/api/v2/persons', tokenCost: 5, body, parse: toPerson });
   }
 
   updatePerson(id: number, update: PersonUpdate): Promise<CrmPerson> {
@@ -93,13 +99,14 @@ export class PipedriveClient implements CrmGateway {
       ...(update.emails !== undefined && { emails: update.emails }),
       ...(update.phones !== undefined && { phones: update.phones }),
     };
-    return this.call({ method: 'PATCH', path: `/api/v2/persons/${id}`, body, parse: toPerson });
+    return this.call({ method: 'PATCH', path: `/api/v2/persons/${id}`, tokenCost: 5, body, parse: toPerson });
   }
 
   findPerson(field: PersonSearchField, term: string): Promise<CrmPerson | null> {
     return this.call({
       method: 'GET',
       path: '/api/v2/persons/search',
+      tokenCost: 20,
       query: { term, fields: field, exact_match: 'true' },
       parse: (data, describe) => {
         if (!isRecord(data) || !Array.isArray(data.items)) throw unexpectedShape(describe);
@@ -115,6 +122,7 @@ export class PipedriveClient implements CrmGateway {
     return this.call({
       method: 'GET',
       path: `/api/v2/persons/${id}`,
+      tokenCost: 1,
       notFound: null,
       // v2 persons carry is_deleted: one flagged deleted no longer exists for the mirror.
       parse: (data, describe) => (isRecord(data) && data.is_deleted === true ? null : toPerson(data, describe)),
@@ -125,6 +133,7 @@ export class PipedriveClient implements CrmGateway {
     return this.call({
       method: 'POST',
       path: '/v1/notes',
+      tokenCost: 10,
       body: { content, person_id: personId },
       parse: (data, describe) => {
         if (!isRecord(data) || typeof data.id !== 'number') throw unexpectedShape(describe);
@@ -137,6 +146,7 @@ export class PipedriveClient implements CrmGateway {
     return this.call({
       method: 'GET',
       path: '/v1/notes',
+      tokenCost: 20,
       query: { person_id: String(personId), sort: 'add_time DESC', limit: String(RECENT_NOTES) },
       parse: (data, describe) => {
         if (data === null) return [];
@@ -155,16 +165,21 @@ export class PipedriveClient implements CrmGateway {
     const describe = `Pipedrive ${call.method} ${call.path}`;
     const started = performance.now();
     let status: number | undefined;
+    let tokens: CallReport['tokens'] = {};
+    const report = { method: call.method, path: call.path, started };
     try {
       await this.rateLimiter?.acquire();
       const response = await this.send(call, describe);
       status = response.status;
+      tokens = dailyTokens(response.headers);
       const result = this.interpret(call, describe, response);
-      this.report('ok', { method: call.method, path: call.path, status, started });
+      this.report('ok', { ...report, status, tokens, tokenCost: call.tokenCost });
       return result;
     } catch (error) {
       const crmError = error instanceof CrmError ? error : new CrmError('unavailable', `${describe}: ${String(error)}`, { cause: error });
-      this.report(crmError.kind, { method: call.method, path: call.path, status, started, error: crmError.message });
+      // Refused for a limit, or never answered: nothing was spent (a lost answer may have been; the headers of the next answer tell).
+      const tokenCost = status === undefined || status === 429 || status === 401 ? 0 : call.tokenCost;
+      this.report(crmError.kind, { ...report, status, tokens, tokenCost, error: crmError.message });
       throw crmError;
     }
   }
@@ -213,6 +228,10 @@ export class PipedriveClient implements CrmGateway {
     const kind = kindOf(status);
     const reason = isRecord(envelope) && typeof envelope.error === 'string' ? envelope.error : 'response is not a Pipedrive JSON envelope';
     const info = isRecord(envelope) && typeof envelope.error_info === 'string' ? ` (${envelope.error_info})` : '';
+    if (kind === 'rate_limited' && dailyTokens(headers).left === 0) {
+      // The day's budget is spent: every call answers 429 until it comes back; the window's reset says nothing.
+      throw new CrmError(kind, `${describe}: ${status} ${reason}${info}: the daily token budget is spent`, { status, dailyBudgetSpent: true });
+    }
     const retryAfterMs = kind === 'rate_limited' ? retryAfter(headers) : undefined;
     if (retryAfterMs !== undefined) this.rateLimiter?.pause(retryAfterMs);
     throw new CrmError(kind, `${describe}: ${status} ${reason}${info}`, { status, retryAfterMs });
@@ -220,14 +239,14 @@ export class PipedriveClient implements CrmGateway {
 
   private report(
     outcome: 'ok' | CrmErrorKind,
-    details: { method: string; path: string; status: number | undefined; started: number; error?: string },
+    details: { method: string; path: string; status: number | undefined; started: number; tokenCost: number; tokens: CallReport['tokens']; error?: string },
   ): void {
-    const { started, ...fields } = details;
+    const { started, tokens, ...fields } = details;
     const durationMs = performance.now() - started;
     const entry = { ...fields, outcome, durationMs: Math.round(durationMs) };
     if (outcome === 'ok') this.logger?.debug(entry, 'pipedrive request');
     else this.logger?.warn(entry, 'pipedrive request failed');
-    this.onOutcome?.(outcome, { method: details.method, path: details.path, status: details.status, durationMs });
+    this.onOutcome?.(outcome, { method: details.method, path: details.path, status: details.status, durationMs, tokenCost: details.tokenCost, tokens });
   }
 }
 
@@ -253,6 +272,17 @@ function retryAfter(headers: ResponseHeaders): number {
   }
   const reset = Number(headerValue(headers, 'x-ratelimit-reset'));
   return Number.isFinite(reset) && reset >= 0 ? reset * 1000 : DEFAULT_RETRY_AFTER_MS;
+}
+
+/** The daily-token headers independent clients read; undocumented, and missing from some answers. */
+function dailyTokens(headers: ResponseHeaders): CallReport['tokens'] {
+  const number = (name: string) => {
+    const value = Number(headerValue(headers, name) ?? Number.NaN);
+    return Number.isInteger(value) && value >= 0 ? value : undefined;
+  };
+  const limit = number('x-daily-ratelimit-token-limit');
+  const left = number('x-daily-ratelimit-token-remaining');
+  return { ...(limit !== undefined && { limit }), ...(left !== undefined && { left }) };
 }
 
 function headerValue(headers: ResponseHeaders, name: string): string | undefined {

@@ -43,15 +43,30 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(queueDepth?: () => Promise<QueueDepth>) {
+  /** `queueDepth` and `tokenUse` are read at scrape time, so that every API process reports the shared state. */
+  constructor(sources: { queueDepth?: () => Promise<QueueDepth>; tokenUse?: () => Promise<{ spent: number; left: number | null }> } = {}) {
     collectDefaultMetrics({ register: this.registry });
+    const { queueDepth, tokenUse } = sources;
+    if (tokenUse) {
+      new Gauge({
+        name: 'pipedrive_daily_tokens',
+        help: 'Pipedrive daily token budget: spent by the mirror today (state="spent"), left for the company as last reported (state="left", absent until reported)',
+        labelNames: ['state'] as const,
+        registers: [this.registry],
+        async collect() {
+          const use = await tokenUse();
+          this.reset();
+          this.set({ state: 'spent' }, use.spent);
+          if (use.left !== null) this.set({ state: 'left' }, use.left);
+        },
+      });
+    }
     if (queueDepth) {
       new Gauge({
         name: 'mirror_queue',
         help: 'Contacts waiting for the mirror, due or retrying (state="queued"), and contacts and notes given up (state="failed")',
         labelNames: ['state'] as const,
         registers: [this.registry],
-        // Read at scrape time, so every API process reports the shared queue.
         async collect() {
           const depth = await queueDepth();
           this.set({ state: 'queued' }, depth.queued);

@@ -60,7 +60,7 @@ export class CrmError extends Error {
   constructor(
     readonly kind: CrmErrorKind,
     message: string,
-    readonly options: { status?: number; retryAfterMs?: number; cause?: unknown } = {},
+    readonly options: { status?: number; retryAfterMs?: number; dailyBudgetSpent?: boolean; cause?: unknown } = {},
   ) {
     super(message, { cause: options.cause });
   }
@@ -75,6 +75,11 @@ export class CrmError extends Error {
 
   get retryAfterMs(): number | undefined {
     return this.options.retryAfterMs;
+  }
+
+  /** A 429 because the company's daily token budget is spent: nothing goes until it comes back. */
+  get dailyBudgetSpent(): boolean {
+    return this.options.dailyBudgetSpent === true;
   }
 
   /** The person (or note) asked for is not there: deleted, or merged into another. */

@@ -4,6 +4,7 @@ import { CrmError, type CrmGateway, type CrmPerson, type NewPerson } from './crm
 import type { MirrorClaim, MirrorRepository, MirrorWork } from './mirror.repository';
 import { needsLists, personUpdate } from './person-update';
 import { retryDelayMs, type RetrySettings } from './retry-policy';
+import { nextBudgetReset, type BudgetSettings } from './token-budget';
 
 /**
  * What became of a run: synced (nothing left to retry), retry (failed, will run again), failed
@@ -14,6 +15,7 @@ export type MirrorOutcome = 'synced' | 'retry' | 'failed' | 'paused';
 export interface MirrorRunSettings {
   maxAttempts: number;
   retry: RetrySettings;
+  budget: BudgetSettings;
 }
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -206,6 +208,14 @@ export class MirrorRuns {
     const error = failure.error;
     const message = describe(error);
     const context = { contactId: work.contactId, noteId: failure.note?.id, attempt: work.attempt, error: message };
+    if (error instanceof CrmError && error.dailyBudgetSpent) {
+      const until = nextBudgetReset(new Date(), this.settings.budget.resetHourUtc);
+      await this.store.pause(until, `Pipedrive's daily token budget is spent; it comes back at ${until.toISOString()}`);
+      await this.recordFailure(work, failure, message, false);
+      await this.store.releaseForRetry(work.contactId, 0, true);
+      this.logger.warn({ ...context, pausedUntil: until }, 'Pipedrive daily token budget spent: the mirror is paused until it comes back');
+      return 'paused';
+    }
     if (error instanceof CrmError && error.kind === 'rate_limited' && error.retryAfterMs !== undefined) {
       const until = new Date(Date.now() + error.retryAfterMs);
       await this.store.pause(until, `Pipedrive rate limit (${message})`);

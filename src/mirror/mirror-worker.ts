@@ -2,6 +2,7 @@ import { listen } from '../db/notifications';
 import type { Logger } from '../logger';
 import type { MirrorOutcome, MirrorRuns } from './mirror-runs';
 import { MIRROR_CHANNEL, type MirrorClaim, type MirrorRepository } from './mirror.repository';
+import { budgetDayStart, type BudgetSettings } from './token-budget';
 
 export interface MirrorWorkerOptions {
   /** For LISTEN: the statements themselves go through `store`. */
@@ -15,6 +16,8 @@ export interface MirrorWorkerOptions {
   pollIntervalMs: number;
   /** How long a claim lasts: a run still going after it may be taken over by another worker. */
   leaseMs: number;
+  /** The daily token budget's reserve, below which bulk work waits. */
+  budget: BudgetSettings;
   /** Told of every finished run. */
   onOutcome?: (outcome: MirrorOutcome) => void;
 }
@@ -59,7 +62,10 @@ export async function startMirrorWorker(options: MirrorWorkerOptions): Promise<M
       if (stopping || free <= 0) return;
       let claims: MirrorClaim[];
       try {
-        claims = await store.claim(free, options.leaseMs);
+        claims = await store.claim(free, options.leaseMs, {
+          dayStart: budgetDayStart(new Date(), options.budget.resetHourUtc),
+          reserve: options.budget.reserve,
+        });
       } catch (error) {
         logger.warn({ err: error }, 'could not look for mirror work; trying again at the next poll');
         return;

@@ -33,11 +33,26 @@ export interface MirrorOverview {
   queued: Record<MirrorPriority, number>;
   oldestQueuedAt: Date | null;
   pause: MirrorPause | null;
+  tokens: TokenUse;
 }
 
 export interface MirrorPause {
   until: Date;
   reason: string;
+}
+
+/** Pipedrive's daily token budget this day, as the mirror knows it. */
+export interface TokenUse {
+  spent: number;
+  /** As Pipedrive last reported it, counted down since; null until reported this day. */
+  left: number | null;
+  limit: number | null;
+}
+
+/** Bulk work runs only while more than `reserve` tokens are left this day (the day that began at `dayStart`). */
+export interface ClaimBudget {
+  dayStart: Date;
+  reserve: number;
 }
 
 const emptyCounts = (): SyncCounts => ({ disabled: 0, pending: 0, synced: 0, failed: 0 });
@@ -58,7 +73,7 @@ export class MirrorRepository {
    * unless the mirror is paused. SKIP LOCKED: workers in several processes never take the same
    * contact; the claim lasts `leaseMs`, after which a killed worker's contact is due again.
    */
-  async claim(limit: number, leaseMs: number): Promise<MirrorClaim[]> {
+  async claim(limit: number, leaseMs: number, budget: ClaimBudget): Promise<MirrorClaim[]> {
     const rows = await this.db.client.$queryRaw<{ id: number; change_version: number; mirror_attempts: number }[]>`
       UPDATE contacts AS c
          SET mirror_claimed_until = now() + make_interval(secs => ${leaseMs}::float8 / 1000),
@@ -66,6 +81,8 @@ export class MirrorRepository {
         FROM (SELECT id FROM contacts
                WHERE mirror_due_at <= now() AND (mirror_claimed_until IS NULL OR mirror_claimed_until <= now())
                  AND NOT EXISTS (SELECT 1 FROM mirror_pause WHERE paused_until > now())
+                 AND (mirror_priority = ${PRIORITY.live} OR NOT EXISTS (
+                   SELECT 1 FROM pipedrive_budget WHERE day_start >= ${budget.dayStart} AND tokens_left <= ${budget.reserve}))
                ORDER BY mirror_priority, mirror_due_at, id
                LIMIT ${limit}
                FOR UPDATE SKIP LOCKED) AS due
@@ -256,6 +273,36 @@ export class MirrorRepository {
        WHERE mirror_pause.paused_until < EXCLUDED.paused_until`;
   }
 
+  /**
+   * Counts a call's tokens in the day that began at `dayStart` (a new day starts from 0), and keeps
+   * what Pipedrive reported: its count of tokens left covers every app of the company, ours only
+   * our calls, so a reported figure replaces ours, which then counts down from it.
+   */
+  async spendTokens(dayStart: Date, cost: number, reported: { limit?: number; left?: number }): Promise<void> {
+    const left = reported.left ?? null;
+    const limit = reported.limit ?? null;
+    await this.db.client.$executeRaw`
+      INSERT INTO pipedrive_budget AS b (id, day_start, tokens_spent, token_limit, tokens_left, updated_at)
+      VALUES (1, ${dayStart}, ${cost}, ${limit}::int, ${left}::int, now())
+      ON CONFLICT (id) DO UPDATE SET
+        tokens_spent = CASE WHEN b.day_start < EXCLUDED.day_start THEN EXCLUDED.tokens_spent ELSE b.tokens_spent + EXCLUDED.tokens_spent END,
+        token_limit = COALESCE(EXCLUDED.token_limit, b.token_limit),
+        tokens_left = CASE WHEN EXCLUDED.tokens_left IS NOT NULL THEN EXCLUDED.tokens_left
+                           WHEN b.day_start < EXCLUDED.day_start THEN NULL
+                           ELSE greatest(b.tokens_left - ${cost}, 0) END,
+        day_start = greatest(b.day_start, EXCLUDED.day_start),
+        updated_at = now()`;
+  }
+
+  /** The tokens of the day that began at `dayStart`. */
+  async tokenUse(dayStart: Date): Promise<TokenUse> {
+    const [row] = await this.db.client.$queryRaw<{ day_start: Date; tokens_spent: number; tokens_left: number | null; token_limit: number | null }[]>`
+      SELECT day_start, tokens_spent, tokens_left, token_limit FROM pipedrive_budget WHERE id = 1`;
+    if (!row) return { spent: 0, left: null, limit: null };
+    if (row.day_start.getTime() < dayStart.getTime()) return { spent: 0, left: null, limit: row.token_limit };
+    return { spent: row.tokens_spent, left: row.tokens_left, limit: row.token_limit };
+  }
+
   /** Ends a pause now. Returns whether one was in force. */
   async resume(): Promise<boolean> {
     return (await this.db.client.$executeRaw`DELETE FROM mirror_pause WHERE paused_until > now()`) > 0;
@@ -269,8 +316,8 @@ export class MirrorRepository {
     return { queued: row?.queued ?? 0, failed: row?.failed ?? 0 };
   }
 
-  async overview(): Promise<MirrorOverview> {
-    const [contacts, notes, queue, pause] = await Promise.all([
+  async overview(dayStart: Date): Promise<MirrorOverview> {
+    const [contacts, notes, queue, pause, tokens] = await Promise.all([
       this.db.client.$queryRaw<{ status: SyncStatus; n: number }[]>`SELECT sync_status AS status, count(*)::int AS n FROM contacts GROUP BY 1`,
       this.db.client.$queryRaw<{ status: SyncStatus; n: number }[]>`SELECT sync_status AS status, count(*)::int AS n FROM notes GROUP BY 1`,
       this.db.client.$queryRaw<{ live: number; bulk: number; oldest: Date | null }[]>`
@@ -280,6 +327,7 @@ export class MirrorRepository {
           FROM contacts WHERE mirror_due_at IS NOT NULL`,
       this.db.client.$queryRaw<{ paused_until: Date; reason: string }[]>`
         SELECT paused_until, reason FROM mirror_pause WHERE paused_until > now()`,
+      this.tokenUse(dayStart),
     ]);
     const tally = (rows: { status: SyncStatus; n: number }[]) =>
       rows.reduce((counts, row) => ({ ...counts, [row.status]: row.n }), emptyCounts());
@@ -289,6 +337,7 @@ export class MirrorRepository {
       queued: { live: queue[0]?.live ?? 0, bulk: queue[0]?.bulk ?? 0 },
       oldestQueuedAt: queue[0]?.oldest ?? null,
       pause: pause[0] ? { until: pause[0].paused_until, reason: pause[0].reason } : null,
+      tokens,
     };
   }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { commonErrors } from '../http/error-response';
 import { defineRoute, type AnyRoute } from '../http/route';
 import type { MirrorRepository } from './mirror.repository';
+import { budgetDayStart, type BudgetSettings } from './token-budget';
 
 const Counts = z.object({
   disabled: z.number().int(),
@@ -23,10 +24,19 @@ const SyncStatus = z
     oldest_pending_age_seconds: z.number().nullable().meta({ description: 'How long the longest-waiting contact has waited; null when none waits' }),
     paused_until: z.iso.datetime().nullable().meta({ description: 'No mirror work starts before this time (after a 429 from Pipedrive, or an operator’s pause); null when not paused' }),
     pause_reason: z.string().nullable(),
+    pipedrive_tokens: z
+      .object({
+        spent_today: z.number().int().meta({ description: 'Tokens the mirror spent since the daily budget last came back' }),
+        left: z.number().int().nullable().meta({ description: 'Tokens left in the day for the whole company, as Pipedrive last reported them and counted down since; null until reported' }),
+        limit: z.number().int().nullable().meta({ description: 'The daily budget as Pipedrive reported it; null until reported' }),
+        reserve: z.number().int().meta({ description: 'PIPEDRIVE_DAILY_TOKEN_RESERVE: below it, only live changes run' }),
+        resets_at: z.iso.datetime().meta({ description: 'When the budget next comes back (PIPEDRIVE_BUDGET_RESET_HOUR_UTC)' }),
+      })
+      .meta({ description: 'Pipedrive\'s daily token budget, shared by every app and user of the company' }),
   })
   .meta({ id: 'SyncStatus' });
 
-export function mirrorRoutes(store: MirrorRepository): AnyRoute[] {
+export function mirrorRoutes(store: MirrorRepository, budget: BudgetSettings): AnyRoute[] {
   return [
     defineRoute({
       method: 'get',
@@ -35,7 +45,9 @@ export function mirrorRoutes(store: MirrorRepository): AnyRoute[] {
       tag: 'Pipedrive mirror',
       responses: { 200: { description: 'Counts', schema: SyncStatus }, ...commonErrors },
       handle: async () => {
-        const overview = await store.overview();
+        const now = new Date();
+        const dayStart = budgetDayStart(now, budget.resetHourUtc);
+        const overview = await store.overview(dayStart);
         const oldest = overview.oldestQueuedAt;
         return {
           status: 200,
@@ -46,6 +58,13 @@ export function mirrorRoutes(store: MirrorRepository): AnyRoute[] {
             oldest_pending_age_seconds: oldest ? Math.max(0, (Date.now() - oldest.getTime()) / 1000) : null,
             paused_until: overview.pause?.until.toISOString() ?? null,
             pause_reason: overview.pause?.reason ?? null,
+            pipedrive_tokens: {
+              spent_today: overview.tokens.spent,
+              left: overview.tokens.left,
+              limit: overview.tokens.limit,
+              reserve: budget.reserve,
+              resets_at: new Date(dayStart.getTime() + 86_400_000).toISOString(),
+            },
           },
         };
       },

@@ -10,6 +10,7 @@ import { databaseName, withClient } from '../db/pg-admin';
 import { createPrismaClient } from '../db/prisma';
 import { TransactionScope } from '../db/transaction-scope';
 import { MirrorRepository } from '../mirror/mirror.repository';
+import { budgetDayStart } from '../mirror/token-budget';
 import { stderrLogger } from './log';
 import { assertConnects, type Target } from './target';
 
@@ -235,7 +236,7 @@ export async function mirror(ctx: Context, action: MirrorAction): Promise<number
     switch (action.kind) {
       case 'pause': {
         await store.pause(new Date(Date.now() + action.minutes * 60_000), action.reason);
-        const { pause } = await store.overview();
+        const { pause } = await store.overview(budgetDayStart(new Date(), ctx.config.pipedrive.budgetResetHourUtc));
         ctx.out(`Mirror paused until ${pause?.until.toISOString()} (${pause?.reason}). Nothing is lost: changes wait. End it with: mirror resume\n`);
         return 0;
       }

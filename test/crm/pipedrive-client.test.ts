@@ -2,10 +2,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import pino from 'pino';
-import { PipedriveClient, type PipedriveClientOptions } from '../../src/crm/pipedrive-client';
+import { PipedriveClient, type CallReport, type PipedriveClientOptions } from '../../src/crm/pipedrive-client';
 import { RateLimiter } from '../../src/crm/rate-limiter';
 import { CrmError, type CrmErrorKind } from '../../src/mirror/crm-gateway';
 import { FakePipedrive, type RecordedRequest } from '../../testkit/fake-pipedrive';
+import { findOperation } from '../../testkit/pipedrive-contract';
 
 const TIMEOUT_MS = 400;
 /** undici checks headers/body timeouts on a ~500 ms tick: they fire between TIMEOUT_MS and about TIMEOUT_MS + 1 s. */
@@ -480,5 +481,49 @@ describe('PipedriveClient under a burst limit', () => {
     } finally {
       await throttled.close();
     }
+  });
+});
+
+describe('PipedriveClient and the daily token budget', () => {
+  it('reports each call’s token cost and the tokens Pipedrive says are left, and tells a spent budget from the burst limit', async () => {
+    const limited = await FakePipedrive.start({ token: fake.token, dailyTokens: 6 });
+    const reports: CallReport[] = [];
+    const budgeted = clientFor(limited, { onOutcome: (_outcome, call) => reports.push(call) });
+    try {
+      await budgeted.createPerson({ name: 'Ada', email: null, phone: null });
+      await budgeted.getPerson(1);
+      const error = await crmFailure(budgeted.getPerson(1));
+
+      expect(error).toMatchObject({ kind: 'rate_limited', status: 429, dailyBudgetSpent: true, retryAfterMs: undefined });
+      expect(error.message).toMatch(/the daily token budget is spent/);
+      expect(reports.map(({ path, tokenCost, tokens }) => ({ path, tokenCost, tokens }))).toEqual([
+        { path: '/api/v2/persons', tokenCost: 5, tokens: { limit: 6, left: 1 } },
+        { path: '/api/v2/persons/1', tokenCost: 1, tokens: { limit: 6, left: 0 } },
+        { path: '/api/v2/persons/1', tokenCost: 0, tokens: { limit: 6, left: 0 } },
+      ]);
+    } finally {
+      await budgeted.close();
+      await limited.close();
+    }
+  });
+
+  it('charges each call the x-token-cost of its operation in Pipedrive’s documents', async () => {
+    const reports: CallReport[] = [];
+    const counted = clientFor(fake, { onOutcome: (_outcome, call) => reports.push(call) });
+    try {
+      const person = await counted.createPerson({ name: 'Ada', email: 'ada@example.com', phone: null });
+      await counted.updatePerson(person.id, { name: 'Ada King' });
+      await counted.getPerson(person.id);
+      await counted.findPerson('email', 'ada@example.com');
+      await counted.addNote(person.id, 'Called');
+      await counted.findNotes(person.id, 'Called');
+    } finally {
+      await counted.close();
+    }
+    for (const report of reports) {
+      const found = findOperation(report.method, report.path);
+      expect({ call: `${report.method} ${report.path}`, cost: report.tokenCost }).toEqual({ call: `${report.method} ${report.path}`, cost: found?.operation.tokenCost });
+    }
+    expect(reports).toHaveLength(6);
   });
 });

@@ -25,6 +25,8 @@ beforeEach(async () => {
 afterEach(() => t.close());
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A claim that no token reserve holds back. */
+const ANY_BUDGET = { dayStart: new Date(0), reserve: 0 };
 const patches = () => fake.requests.filter((r) => r.method === 'PATCH');
 
 async function createContact(body: Record<string, unknown>): Promise<number> {
@@ -101,7 +103,7 @@ describe('claims', () => {
     const id = await createContact({ name: 'Ada Lovelace' });
     // A worker claims the contact for 1.5 s, then dies without a word.
     const claimedAt = Date.now();
-    expect(await t.services.mirrorRepository.claim(10, 1_500)).toEqual([{ contactId: id, version: 1, attempt: 1 }]);
+    expect(await t.services.mirrorRepository.claim(10, 1_500, ANY_BUDGET)).toEqual([{ contactId: id, version: 1, attempt: 1 }]);
 
     await t.startWorker();
     await sleep(700);
@@ -122,11 +124,11 @@ describe('claims', () => {
     const second = await createContact({ name: 'Live 2' });
     const order: number[] = [];
     for (let i = 0; i < 3; i += 1) {
-      const [claim] = await t.services.mirrorRepository.claim(1, 60_000);
+      const [claim] = await t.services.mirrorRepository.claim(1, 60_000, ANY_BUDGET);
       order.push(claim!.contactId);
     }
     expect(order).toEqual([first, second, bulk]);
-    expect(await t.services.mirrorRepository.claim(1, 60_000)).toEqual([]);
+    expect(await t.services.mirrorRepository.claim(1, 60_000, ANY_BUDGET)).toEqual([]);
     const status = await request(t.app).get('/sync/status').expect(200);
     expect(status.body.queue).toEqual({ live: 2, bulk: 1 });
   });

@@ -51,7 +51,7 @@ export const API_BASE_VARIABLE = 'CONTACT_API_URL';
  * method and path match answers, as in Express. Only the handlers use the services.
  */
 export function apiRoutes(): AnyRoute[] {
-  return mountedRoutes({ health: {} as HealthChecks, contactService: {} as ContactService, mirrorRepository: {} as MirrorRepository });
+  return mountedRoutes({ health: {} as HealthChecks, contactService: {} as ContactService, mirrorRepository: {} as MirrorRepository, budgetSettings: { reserve: 0, resetHourUtc: 0 } });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,98 @@
+import request from 'supertest';
+import { budgetDayStart, nextBudgetReset } from '../../src/mirror/token-budget';
+import { FakePipedrive } from '../../testkit/fake-pipedrive';
+import { createTestApp, type TestApp } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
+import { fastMirrorEnv, waitUntilSettled } from './mirror-support';
+
+/** Pipedrive's daily token budget, shared by every app and user of the company. */
+const fakes: FakePipedrive[] = [];
+let t: TestApp | undefined;
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+  await Promise.all(fakes.splice(0).map((fake) => fake.close()));
+});
+
+async function start(fakeOptions: Parameters<typeof FakePipedrive.start>[0], env: Record<string, string> = {}): Promise<{ fake: FakePipedrive; app: TestApp }> {
+  const fake = await FakePipedrive.start(fakeOptions);
+  fakes.push(fake);
+  t = createTestApp({ env: fastMirrorEnv(fake, { CRM_SYNC_WAIT_MS: '0', SYNC_CONCURRENCY: '1', ...env }) });
+  await t.reset();
+  return { fake, app: t };
+}
+
+const status = async (app: TestApp) => (await request(app.app).get('/sync/status').expect(200)).body;
+
+describe('the budget day', () => {
+  it('begins at the reset hour (UTC), the day before when that hour is yet to come', () => {
+    const at = (iso: string) => new Date(iso);
+    expect(budgetDayStart(at('2026-11-29T15:00:00Z'), 0)).toEqual(at('2026-11-29T00:00:00Z'));
+    expect(budgetDayStart(at('2026-11-29T05:00:00Z'), 8)).toEqual(at('2026-11-28T08:00:00Z'));
+    expect(nextBudgetReset(at('2026-11-29T08:00:00Z'), 8)).toEqual(at('2026-11-30T08:00:00Z'));
+  });
+});
+
+describe('spending the daily budget', () => {
+  it('counts each call’s tokens and what Pipedrive reports left, in /sync/status and /metrics', async () => {
+    const { app } = await start({ dailyTokens: 1_000 });
+    await request(app.app).post('/contact').send({ name: 'Ada', email: 'ada@example.com' }).expect(201);
+    await app.startWorker();
+    await waitUntilSettled(app);
+    // One search (20) and one creation (5).
+    await waitFor('the tokens to be recorded', async () => (await status(app)).pipedrive_tokens.spent_today === 25, 5_000);
+    expect((await status(app)).pipedrive_tokens).toMatchObject({ spent_today: 25, left: 975, limit: 1_000, reserve: 0 });
+    const metrics = (await request(app.app).get('/metrics').expect(200)).text;
+    expect(metrics).toMatch(/^pipedrive_daily_tokens\{state="spent"\} 25$/m);
+    expect(metrics).toMatch(/^pipedrive_daily_tokens\{state="left"\} 975$/m);
+  });
+
+  it('once spent, pauses the whole mirror until the budget comes back, failing nothing and spending no attempt', async () => {
+    const { fake, app } = await start({ dailyTokens: 50, dayMs: 1_500 }, { SYNC_MAX_ATTEMPTS: '1' });
+    for (const name of ['Ada', 'Grace', 'Hedy']) {
+      await request(app.app).post('/contact').send({ name, email: `${name.toLowerCase()}@example.com` }).expect(201);
+    }
+    await app.startWorker();
+    await waitFor('the daily pause', async () => (await status(app)).paused_until !== null, 10_000);
+
+    const paused = await status(app);
+    expect(paused.pause_reason).toMatch(/daily token budget is spent/);
+    expect(paused.paused_until).toBe(paused.pipedrive_tokens.resets_at);
+    expect(paused.contacts).toMatchObject({ synced: 2, pending: 1, failed: 0 });
+    const [waiting] = await app.prisma.$queryRaw<{ mirror_attempts: number }[]>`SELECT mirror_attempts FROM contacts WHERE sync_status = 'pending'`;
+    expect(waiting).toEqual({ mirror_attempts: 0 });
+    const refused = fake.requests.length;
+
+    // Nothing is sent while paused; once the budget is back (the fake's short day), the rest goes.
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    expect(fake.requests).toHaveLength(refused);
+    await app.services.mirrorRepository.resume();
+    await waitUntilSettled(app);
+    expect((await status(app)).contacts).toMatchObject({ synced: 3, pending: 0, failed: 0 });
+  });
+});
+
+describe('the reserve', () => {
+  it('holds bulk work back while the tokens left are at or below it; live changes still go', async () => {
+    // Answers without the token headers: the count goes down from the seeded figure by our own calls.
+    const { fake, app } = await start({ tokenHeaders: 'never' }, { PIPEDRIVE_DAILY_TOKEN_RESERVE: '500' });
+    const bulk = (await request(app.app).post('/contact').send({ name: 'Bulk', email: 'bulk@example.com' }).expect(201)).body.contact_id;
+    await app.services.mirrorRepository.requeue(bulk, 'bulk');
+    await app.prisma.$executeRaw`
+      INSERT INTO pipedrive_budget (id, day_start, tokens_spent, token_limit, tokens_left) VALUES (1, now(), 0, 30000, 400)`;
+    await app.startWorker();
+
+    const live = (await request(app.app).post('/contact').send({ name: 'Live', email: 'live@example.com' }).expect(201)).body.contact_id;
+    await waitFor('the live contact', async () => (await app.prisma.contact.findUniqueOrThrow({ where: { id: live } })).syncStatus === 'synced', 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await app.prisma.contact.findUniqueOrThrow({ where: { id: bulk } })).toMatchObject({ syncStatus: 'pending' });
+    expect(JSON.stringify(fake.requests)).not.toContain('bulk@example.com');
+    expect((await status(app)).pipedrive_tokens).toMatchObject({ left: 375, spent_today: 25 });
+    expect((await status(app)).queue).toEqual({ live: 0, bulk: 1 });
+
+    // A new day (a reported count above the reserve): bulk work goes.
+    await app.prisma.$executeRaw`UPDATE pipedrive_budget SET tokens_left = 29000`;
+    await waitUntilSettled(app);
+    expect(await app.prisma.contact.findUniqueOrThrow({ where: { id: bulk } })).toMatchObject({ syncStatus: 'synced' });
+  });
+});
