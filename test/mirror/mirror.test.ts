@@ -322,6 +322,7 @@ describe('POST /contact/:id/sync and GET /sync/status', () => {
       oldest_pending_age_seconds: null,
       paused_until: null,
       pause_reason: null,
+      pipedrive_tokens: expect.objectContaining({ reserve: 0, resets_at: expect.any(String) }),
     });
   });
 

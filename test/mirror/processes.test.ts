@@ -11,7 +11,8 @@ let api: TestApp;
 const children: ServerProcess[] = [];
 
 beforeAll(async () => {
-  fake = await FakePipedrive.start();
+  // Searches unlimited: a search refused by its bucket and retried would look like a contact run twice.
+  fake = await FakePipedrive.start({ searchLimit: { limit: 10_000, windowMs: 2_000 } });
 });
 afterAll(() => fake.close());
 beforeEach(async () => {
