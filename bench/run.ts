@@ -507,6 +507,7 @@ function report(info: MachineInfo & Record<string, string>, http: HttpResults | 
       `  fixed windows: ${drain.windows.spanned} spanned, allowing ${40 * drain.windows.spanned}: ${drain.requests.accepted} accepted = ${fixed(drain.fractionOfLimit, 3)} of the limit; full windows used ${fixed(drain.windows.meanAcceptedInFullWindows, 1)} of 40 on average (min ${drain.windows.minAcceptedInFullWindows}); windows with a 429: ${drain.windows.withRejections}`,
       `  by elapsed time: ${fixed(drain.acceptedPerSecond, 2)} accepted req/s against ${fixed(drain.allowedPerSecond, 0)} allowed = ${fixed(drain.fractionOfRate, 3)}; ${fixed(drain.contactsPerSecond, 2)} contacts/s`,
       `  persons created ${drain.persons}, duplicated ${drain.duplicates}, lost contacts ${drain.lost}, persons linked to no contact ${drain.orphanPersons}; statuses ${JSON.stringify(drain.statuses)}; contacts still queued ${drain.queuedLeft}`,
+      `  Pipedrive tokens spent ${drain.tokens.spent} (${drain.tokens.perContact.toFixed(1)} per contact); search limited to 10 requests / 2 s`,
       `  peak RSS: API ${fixed(drain.peakRssMb.api, 1)} MB, worker ${fixed(drain.peakRssMb.worker, 1)} MB`,
     );
   }

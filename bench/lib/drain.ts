@@ -42,6 +42,8 @@ export interface DrainResult {
   statuses: Record<string, number>;
   /** Contacts still queued for the mirror when the drain ended. */
   queuedLeft: number;
+  /** Pipedrive tokens the drain spent (each operation's x-token-cost), and per contact. */
+  tokens: { spent: number; perContact: number };
   peakRssMb: { api: number; worker: number };
   concurrency: string;
   passedThrough: Record<string, string>;
@@ -212,6 +214,7 @@ export async function runDrain(databaseUrl: string, settings: DrainSettings, log
         withRejections: [...fake.rejectionsPerWindow().values()].filter((n) => n > 0).length,
       },
       persons: fake.persons.size,
+      tokens: { spent: fake.tokensSpent, perContact: fake.tokensSpent / settings.contacts },
       duplicates,
       lost,
       orphanPersons,
