@@ -14,9 +14,16 @@ export interface FakePerson {
   name: string;
   emails: FakeContactItem[];
   phones: FakeContactItem[];
-  /** v2's flag for a deleted person; set it directly to simulate a deletion. */
+  /** v2's flag for a deleted person (deletePerson). */
   is_deleted: boolean;
+  /** RFC 3339, to the second, as v2 answers. */
+  add_time: string;
+  /** When the person last changed: through the API, or a user's edit (editPerson, deletePerson, mergePersons). */
+  update_time: string;
 }
+
+/** Now as Pipedrive v2 writes times: RFC 3339 in UTC, to the second. */
+const timestamp = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export interface FakeNote {
   id: number;
@@ -198,7 +205,8 @@ export class FakePipedrive {
 
   seedPerson(person: { name: string; email?: string; phone?: string }): FakePerson {
     const item = (value: string | undefined) => (value === undefined ? [] : [{ value, primary: true, label: 'work' }]);
-    const created = { id: this.nextPersonId++, name: person.name, emails: item(person.email), phones: item(person.phone), is_deleted: false };
+    const now = timestamp();
+    const created = { id: this.nextPersonId++, name: person.name, emails: item(person.email), phones: item(person.phone), is_deleted: false, add_time: now, update_time: now };
     this.persons.set(created.id, created);
     return created;
   }
@@ -206,7 +214,19 @@ export class FakePipedrive {
   /** What a user's delete does: the person stays 30 days, flagged `is_deleted`, out of searches. */
   deletePerson(id: number): void {
     const person = this.persons.get(id);
-    if (person) person.is_deleted = true;
+    if (person) {
+      person.is_deleted = true;
+      person.update_time = timestamp();
+    }
+  }
+
+  /** What a user's edit in Pipedrive does: `edit` changes the person, and its update time moves on. */
+  editPerson(id: number, edit: (person: FakePerson) => void): FakePerson {
+    const person = this.persons.get(id);
+    if (!person) throw new Error(`no person ${id}`);
+    edit(person);
+    person.update_time = timestamp();
+    return person;
   }
 
   /**
@@ -224,6 +244,7 @@ export class FakePipedrive {
     }
     for (const note of this.notes.values()) if (note.person_id === id) note.person_id = intoId;
     this.persons.delete(id);
+    survivor.update_time = timestamp();
     return survivor;
   }
 
@@ -302,6 +323,7 @@ export class FakePipedrive {
     const personId = /^\/api\/v2\/persons\/(\d+)$/.exec(path)?.[1];
     if (method === 'POST' && path === '/api/v2/persons') return this.createPerson(request.body);
     if (method === 'GET' && path === '/api/v2/persons/search') return this.search(request.query);
+    if (method === 'GET' && path === '/api/v2/persons') return this.listPersons(request.query);
     if (method === 'GET' && personId !== undefined) return this.getPerson(Number(personId));
     if (method === 'PATCH' && personId !== undefined) return this.updatePerson(Number(personId), request.body);
     if (method === 'DELETE' && personId !== undefined) return this.deletePersonRequest(Number(personId));
@@ -325,7 +347,16 @@ export class FakePipedrive {
   private createPerson(body: unknown): Reply {
     const fields = personFields(body, true);
     if (typeof fields === 'string') return { status: 400, body: failure(fields) };
-    const person: FakePerson = { id: this.nextPersonId++, name: fields.name ?? '', emails: fields.emails ?? [], phones: fields.phones ?? [], is_deleted: false };
+    const now = timestamp();
+    const person: FakePerson = {
+      id: this.nextPersonId++,
+      name: fields.name ?? '',
+      emails: fields.emails ?? [],
+      phones: fields.phones ?? [],
+      is_deleted: false,
+      add_time: now,
+      update_time: now,
+    };
     this.persons.set(person.id, person);
     return success(personData(person));
   }
@@ -335,8 +366,28 @@ export class FakePipedrive {
     if (!person || person.is_deleted) return { status: 404, body: failure('Person not found') };
     const fields = personFields(body, false);
     if (typeof fields === 'string') return { status: 400, body: failure(fields) };
-    Object.assign(person, fields);
+    Object.assign(person, fields, { update_time: timestamp() });
     return success(personData(person));
+  }
+
+  /**
+   * v2's list: persons not deleted, by id, `limit` (≤ 500, default 100) from an opaque `cursor`;
+   * `updated_since` keeps those updated at or after it. `next_cursor` is null on the last page.
+   */
+  private listPersons(query: Record<string, string>): Reply {
+    const limit = Number(query.limit ?? 100);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) return { status: 400, body: failure('Validation failed: limit: must be between 1 and 500') };
+    const since = query.updated_since === undefined ? undefined : Date.parse(query.updated_since);
+    if (since !== undefined && Number.isNaN(since)) return { status: 400, body: failure('Validation failed: updated_since: must be an RFC 3339 date-time') };
+    const after = query.cursor === undefined ? 0 : Number(Buffer.from(query.cursor, 'base64url').toString('utf8'));
+    if (!Number.isInteger(after)) return { status: 400, body: failure('Validation failed: cursor: invalid cursor') };
+    const matching = [...this.persons.values()]
+      .filter((person) => !person.is_deleted && person.id > after && (since === undefined || Date.parse(person.update_time) >= since))
+      .sort((a, b) => a.id - b.id);
+    const page = matching.slice(0, limit);
+    const last = page.at(-1);
+    const nextCursor = matching.length > limit && last ? Buffer.from(String(last.id), 'utf8').toString('base64url') : null;
+    return { status: 200, body: { success: true, data: page.map(personData), additional_data: { next_cursor: nextCursor } } };
   }
 
   private deletePersonRequest(id: number): Reply {

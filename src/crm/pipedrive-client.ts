@@ -7,6 +7,7 @@ import {
   type CrmPerson,
   type ContactItem,
   type NewPerson,
+  type PersonPage,
   type PersonSearchField,
   type PersonUpdate,
 } from '../mirror/crm-gateway';
@@ -57,7 +58,8 @@ interface Call<T> {
   body?: unknown;
   /** The answer to a 404/410, which otherwise fails as 'rejected'. */
   notFound?: T;
-  parse: (data: unknown, describe: string) => T;
+  /** `data` and `additional_data` of Pipedrive's envelope. */
+  parse: (data: unknown, describe: string, additionalData: unknown) => T;
 }
 
 /** The CRM gateway over Pipedrive's REST API: persons through v2, notes through v1. */
@@ -114,6 +116,24 @@ export class PipedriveClient implements CrmGateway {
         if (first === undefined) return null;
         if (!isRecord(first)) throw unexpectedShape(describe);
         return toPerson(first.item, describe);
+      },
+    });
+  }
+
+  listPersons(page: { updatedSince?: Date; cursor?: string; limit: number }): Promise<PersonPage> {
+    const query: Record<string, string> = { limit: String(page.limit) };
+    // RFC 3339 to the second, as v2 writes its times.
+    if (page.updatedSince) query.updated_since = page.updatedSince.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    if (page.cursor) query.cursor = page.cursor;
+    return this.call({
+      method: 'GET',
+      path: '/api/v2/persons',
+      tokenCost: 10,
+      query,
+      parse: (data, describe, additionalData) => {
+        if (!Array.isArray(data)) throw unexpectedShape(describe);
+        const next = isRecord(additionalData) ? additionalData.next_cursor : undefined;
+        return { persons: data.map((person) => toPerson(person, describe)), nextCursor: typeof next === 'string' && next !== '' ? next : null };
       },
     });
   }
@@ -214,7 +234,7 @@ export class PipedriveClient implements CrmGateway {
       if (!isRecord(envelope) || envelope.success !== true || !('data' in envelope)) {
         throw new CrmError('unavailable', `${describe}: ${status} response is not a Pipedrive JSON envelope`, { status });
       }
-      return call.parse(envelope.data, describe);
+      return call.parse(envelope.data, describe, envelope.additional_data);
     }
     if ((status === 404 || status === 410) && call.notFound !== undefined) return call.notFound;
 
@@ -297,7 +317,14 @@ function headerValue(headers: ResponseHeaders, name: string): string | undefined
  */
 function toPerson(data: unknown, describe: string): CrmPerson {
   if (!isRecord(data) || typeof data.id !== 'number' || typeof data.name !== 'string') throw unexpectedShape(describe);
-  return { id: data.id, name: data.name, emails: contactValues(data.emails), phones: contactValues(data.phones) };
+  const updatedAt = typeof data.update_time === 'string' ? new Date(data.update_time) : undefined;
+  return {
+    id: data.id,
+    name: data.name,
+    emails: contactValues(data.emails),
+    phones: contactValues(data.phones),
+    ...(updatedAt && !Number.isNaN(updatedAt.getTime()) && { updatedAt }),
+  };
 }
 
 /** A person's items as Pipedrive sent them (order kept), or a search result's strings (the first primary). */

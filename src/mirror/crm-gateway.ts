@@ -17,6 +17,14 @@ export interface CrmPerson {
   /** In Pipedrive's order. A search result's items carry no labels (''), the first primary. */
   emails: ContactItem[];
   phones: ContactItem[];
+  /** When the person last changed in the CRM; absent from search results. */
+  updatedAt?: Date;
+}
+
+/** One page of persons, oldest id first; `nextCursor` null on the last page. */
+export interface PersonPage {
+  persons: CrmPerson[];
+  nextCursor: string | null;
 }
 
 export interface NewPerson {
@@ -39,6 +47,11 @@ export interface CrmGateway {
   updatePerson(id: number, update: PersonUpdate): Promise<CrmPerson>;
   /** The first person whose `field` equals `term` exactly, or null. */
   findPerson(field: PersonSearchField, term: string): Promise<CrmPerson | null>;
+  /**
+   * Persons (deleted ones left out), a page at a time (at most 500), those updated at or after
+   * `updatedSince` when given: for keeping a local index of them.
+   */
+  listPersons(page: { updatedSince?: Date; cursor?: string; limit: number }): Promise<PersonPage>;
   /** Null when the person does not exist (any more). */
   getPerson(id: number): Promise<CrmPerson | null>;
   addNote(personId: number, content: string): Promise<{ id: number }>;

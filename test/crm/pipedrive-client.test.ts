@@ -61,7 +61,7 @@ describe('PipedriveClient requests', () => {
   it('creates a person with POST /api/v2/persons, the token in x-api-token and v2 email/phone objects', async () => {
     const person = await client.createPerson({ name: 'Ada Lovelace', email: 'ada@example.com', phone: '+44 20 7946 0000' });
 
-    expect(person).toEqual({ id: expect.any(Number), name: 'Ada Lovelace', emails: [{ value: 'ada@example.com', primary: true, label: 'work' }], phones: [{ value: '+44 20 7946 0000', primary: true, label: 'work' }] });
+    expect(person).toEqual({ id: expect.any(Number), updatedAt: expect.any(Date), name: 'Ada Lovelace', emails: [{ value: 'ada@example.com', primary: true, label: 'work' }], phones: [{ value: '+44 20 7946 0000', primary: true, label: 'work' }] });
     const request = onlyRequest();
     expect(request).toMatchObject({
       method: 'POST',
@@ -83,7 +83,7 @@ describe('PipedriveClient requests', () => {
     const person = await client.createPerson({ name: 'Grace Hopper', email: null, phone: null });
 
     expect(onlyRequest().body).toEqual({ name: 'Grace Hopper' });
-    expect(person).toEqual({ id: expect.any(Number), name: 'Grace Hopper', emails: [], phones: [] });
+    expect(person).toEqual({ id: expect.any(Number), updatedAt: expect.any(Date), name: 'Grace Hopper', emails: [], phones: [] });
   });
 
   it('updates with PATCH /api/v2/persons/{id} and sends only the given fields', async () => {
@@ -91,6 +91,7 @@ describe('PipedriveClient requests', () => {
 
     await expect(client.updatePerson(id, { name: 'Ada King' })).resolves.toEqual({
       id,
+      updatedAt: expect.any(Date),
       name: 'Ada King',
       emails: [{ value: 'ada@example.com', primary: true, label: 'work' }],
       phones: [{ value: '+1 555 0100', primary: true, label: 'work' }],
@@ -110,7 +111,7 @@ describe('PipedriveClient requests', () => {
     const updated = await client.updatePerson(id, { emails: [], phones: [] });
 
     expect(onlyRequest().body).toEqual({ emails: [], phones: [] });
-    expect(updated).toEqual({ id, name: 'Ada', emails: [], phones: [] });
+    expect(updated).toEqual({ id, updatedAt: expect.any(Date), name: 'Ada', emails: [], phones: [] });
     expect(fake.persons.get(id)).toMatchObject({ emails: [], phones: [] });
   });
 
@@ -154,6 +155,27 @@ describe('PipedriveClient requests', () => {
     expect(outcomes).toEqual(['ok', 'ok', 'ok', 'ok']);
   });
 
+  it('lists persons a page at a time with GET /api/v2/persons, from a cursor, updated since a time', async () => {
+    const [ada, grace, hedy] = ['Ada', 'Grace', 'Hedy'].map((name) => fake.seedPerson({ name }));
+    fake.deletePerson(hedy!.id);
+
+    const first = await client.listPersons({ limit: 1 });
+    expect(first.persons.map((p) => p.name)).toEqual(['Ada']);
+    expect(first.nextCursor).toEqual(expect.any(String));
+    const second = await client.listPersons({ limit: 1, cursor: first.nextCursor! });
+    // The deleted person is left out, so Grace's page is the last.
+    expect(second).toEqual({ persons: [expect.objectContaining({ id: grace!.id, updatedAt: expect.any(Date) })], nextCursor: null });
+
+    const future = await client.listPersons({ limit: 500, updatedSince: new Date(Date.now() + 60_000) });
+    expect(future.persons).toEqual([]);
+    expect(fake.requests.map((r) => r.query)).toEqual([
+      { limit: '1' },
+      { limit: '1', cursor: first.nextCursor },
+      { limit: '500', updated_since: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) },
+    ]);
+    expect(ada!.id).toBeLessThan(grace!.id);
+  });
+
   it('gets a person with GET /api/v2/persons/{id}, its items in the order Pipedrive keeps, with their labels and primary flags', async () => {
     const { id } = fake.seedPerson({ name: 'Ada', email: 'ada@example.com' });
     fake.persons.get(id)?.emails.unshift({ value: 'old@example.com', primary: false, label: 'home' });
@@ -162,6 +184,7 @@ describe('PipedriveClient requests', () => {
 
     expect(person).toEqual({
       id,
+      updatedAt: new Date(fake.persons.get(id)!.update_time),
       name: 'Ada',
       emails: [
         { value: 'old@example.com', primary: false, label: 'home' },
@@ -517,6 +540,7 @@ describe('PipedriveClient and the daily token budget', () => {
       await counted.findPerson('email', 'ada@example.com');
       await counted.addNote(person.id, 'Called');
       await counted.findNotes(person.id, 'Called');
+      await counted.listPersons({ limit: 500 });
     } finally {
       await counted.close();
     }
@@ -524,6 +548,6 @@ describe('PipedriveClient and the daily token budget', () => {
       const found = findOperation(report.method, report.path);
       expect({ call: `${report.method} ${report.path}`, cost: report.tokenCost }).toEqual({ call: `${report.method} ${report.path}`, cost: found?.operation.tokenCost });
     }
-    expect(reports).toHaveLength(6);
+    expect(reports).toHaveLength(7);
   });
 });
