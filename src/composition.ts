@@ -19,6 +19,8 @@ import { Metrics } from './metrics/metrics';
 import { QueuedMirror } from './mirror/contact-mirror';
 import { CrmHealth } from './mirror/crm-health';
 import { MirrorRuns } from './mirror/mirror-runs';
+import { PersonIndex } from './mirror/person-index';
+import { PersonIndexRepository } from './mirror/person-index.repository';
 import { startMirrorWorker, type MirrorWorker } from './mirror/mirror-worker';
 import { MirrorRepository } from './mirror/mirror.repository';
 import { mirrorRoutes } from './mirror/mirror.routes';
@@ -84,6 +86,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
         budget: budgetSettings,
       },
       logger,
+      new PersonIndex(new PersonIndexRepository(db), client, { maxAgeMs: config.pipedrive.indexMaxAgeMs, upkeepLeaseMs: config.mirror.leaseMs }, logger),
     );
     startWorker = () =>
       startMirrorWorker({

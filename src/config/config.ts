@@ -48,6 +48,7 @@ const envSchema = z.object({
   PIPEDRIVE_TIMEOUT_MS: integer(100, 120_000).default(10_000),
   PIPEDRIVE_DAILY_TOKEN_RESERVE: integer(0, 100_000_000).default(0),
   PIPEDRIVE_BUDGET_RESET_HOUR_UTC: integer(0, 23).default(0),
+  PIPEDRIVE_INDEX_MAX_AGE_MS: integer(0, 86_400_000).default(60_000),
   CRM_SYNC_WAIT_MS: integer(0, 60_000).default(2_000),
   SYNC_WORKER: flag.default(true),
   SYNC_CONCURRENCY: integer(1, 50).default(4),
@@ -91,6 +92,8 @@ export interface Config {
     dailyTokenReserve: number;
     /** The hour (UTC) at which the company's daily token budget comes back. */
     budgetResetHourUtc: number;
+    /** Before matching a new contact, the person index is refreshed when older than this. */
+    indexMaxAgeMs: number;
   };
   mirror: MirrorSettings;
   /** How long an Idempotency-Key and its answer are kept. */
@@ -170,6 +173,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
       timeoutMs: env.PIPEDRIVE_TIMEOUT_MS,
       dailyTokenReserve: env.PIPEDRIVE_DAILY_TOKEN_RESERVE,
       budgetResetHourUtc: env.PIPEDRIVE_BUDGET_RESET_HOUR_UTC,
+      indexMaxAgeMs: env.PIPEDRIVE_INDEX_MAX_AGE_MS,
     },
     mirror: {
       waitMs: env.CRM_SYNC_WAIT_MS,

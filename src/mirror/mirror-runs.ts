@@ -2,6 +2,7 @@ import type { Contact, Note } from '../contacts/contact';
 import type { Logger } from '../logger';
 import { CrmError, type CrmGateway, type CrmPerson, type NewPerson } from './crm-gateway';
 import type { MirrorClaim, MirrorRepository, MirrorWork } from './mirror.repository';
+import type { PersonIndex } from './person-index';
 import { needsLists, personUpdate } from './person-update';
 import { retryDelayMs, type RetrySettings } from './retry-policy';
 import { nextBudgetReset, type BudgetSettings } from './token-budget';
@@ -52,6 +53,8 @@ export class MirrorRuns {
     private readonly crm: CrmGateway,
     private readonly settings: MirrorRunSettings,
     private readonly logger: Logger,
+    /** Matches new contacts without a search call; without it, every match searches. */
+    private readonly index?: PersonIndex,
   ) {}
 
   async run(claim: MirrorClaim): Promise<MirrorOutcome> {
@@ -126,8 +129,10 @@ export class MirrorRuns {
    */
   private async relink(work: MirrorWork, goneId: number, reason: string): Promise<number> {
     await this.store.unlinkPerson(work.contactId, goneId, reason);
+    await this.index?.markGone(goneId);
     this.logger.warn({ contactId: work.contactId, crmId: goneId, reason }, 'linked Pipedrive person is gone; linking the contact again');
-    return this.ensurePerson({ ...work, contact: { ...work.contact, crmId: null }, pushed: null });
+    // Pipedrive changed under us: the index is refreshed first, so that a merge's survivor is found.
+    return this.ensurePerson({ ...work, contact: { ...work.contact, crmId: null }, pushed: null }, true);
   }
 
   /**
@@ -140,9 +145,10 @@ export class MirrorRuns {
     if (needsLists(wanted, pushed, known)) {
       person = await this.crm.getPerson(personId);
       if (person === null) throw new PersonGone(personId);
+      await this.index?.record(person);
     }
     const update = personUpdate(wanted, pushed, person ?? known);
-    if (Object.keys(update).length > 0) await this.crm.updatePerson(personId, update);
+    if (Object.keys(update).length > 0) await this.index?.record(await this.crm.updatePerson(personId, update));
   }
 
   /**
@@ -150,18 +156,37 @@ export class MirrorRuns {
    * be found: a retry after a request that reached Pipedrive but whose answer was lost
    * finds the person it created instead of creating a second one.
    */
-  private async ensurePerson(work: MirrorWork): Promise<number> {
+  private async ensurePerson(work: MirrorWork, refreshIndex = false): Promise<number> {
     const { contact } = work;
-    const existing = await this.findUnlinkedPerson(contact, work.attempt);
+    let existing = await this.findUnlinkedPerson(contact, work.attempt, refreshIndex);
+    if (existing && this.index) {
+      // The index learns of deletions late (lists leave deleted persons out): a match is read before
+      // it is linked (1 token), which also gives its labels.
+      const current = await this.crm.getPerson(existing.id);
+      if (current) await this.index.record(current);
+      else await this.index.markGone(existing.id);
+      existing = current;
+    }
+    if (existing) {
+      try {
+        // The local row is the truth: the person's name follows it, and it gets the contact's email
+        // and phone beside its own.
+        await this.bringInLine(existing.id, contact, null, existing);
+        this.logger.info({ contactId: contact.id, crmId: existing.id }, 'linked contact to an existing Pipedrive person');
+      } catch (error) {
+        if (!isGone(error)) throw error;
+        // The index knew a person that is gone since: never again, and a new person instead.
+        await this.index?.markGone(existing.id);
+        existing = null;
+      }
+    }
     let personId: number;
     if (existing) {
       personId = existing.id;
-      this.logger.info({ contactId: contact.id, crmId: personId }, 'linked contact to an existing Pipedrive person');
-      // The local row is the truth: the person's name follows it, and it gets the contact's email
-      // and phone beside its own.
-      await this.bringInLine(personId, contact, null, existing);
     } else {
-      personId = (await this.crm.createPerson(personFields(contact))).id;
+      const created = await this.crm.createPerson(personFields(contact));
+      await this.index?.record(created);
+      personId = created.id;
     }
     await this.store.linkPerson(contact.id, personId);
     await this.store.contactMirrored(work, personId, personFields(contact), existing ? 'linked' : 'created');
@@ -169,11 +194,14 @@ export class MirrorRuns {
   }
 
   /**
-   * Email identifies a person; failing that, phone. A name alone is searched only on a
+   * Email identifies a person; failing that, phone: through the person index when it can answer,
+   * else a search. A name alone is searched only on a
    * retry, where an earlier attempt may have created the person: on a first attempt it
    * could only find a namesake.
    */
-  private async findUnlinkedPerson(contact: Contact, attempt: number) {
+  private async findUnlinkedPerson(contact: Contact, attempt: number, refreshIndex: boolean): Promise<CrmPerson | null> {
+    // The index answers for email and phone without a search call; on a retry it is refreshed first.
+    if (this.index && (contact.email || contact.phone) && (await this.index.ready(refreshIndex || attempt > 1))) return this.index.find(contact);
     const search = contact.email
       ? ({ field: 'email', term: contact.email } as const)
       : contact.phone

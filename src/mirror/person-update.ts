@@ -10,9 +10,16 @@ import type { ContactItem, CrmPerson, NewPerson, PersonUpdate } from './crm-gate
 
 type Same = (a: string, b: string) => boolean;
 
-const sameEmail: Same = (a, b) => a.trim().toLowerCase() === b.trim().toLowerCase();
-/** `+44 20 7946 0000` and `+442079460000` are one number. */
-const samePhone: Same = (a, b) => a.replace(/[^\d+]/g, '') === b.replace(/[^\d+]/g, '');
+/** How an email is compared and indexed: trimmed, lower-case. */
+export const emailKey = (email: string) => email.trim().toLowerCase();
+/** How a phone is compared and indexed: its digits, with the leading + if any (`+44 20 7946 0000` is `+442079460000`). */
+export const phoneKey = (phone: string) => {
+  const digits = phone.replace(/\D/g, '');
+  return phone.trim().startsWith('+') ? `+${digits}` : digits;
+};
+
+const sameEmail: Same = (a, b) => emailKey(a) === emailKey(b);
+const samePhone: Same = (a, b) => phoneKey(a) === phoneKey(b);
 
 /** `items` with `previous` replaced by `next` (null: removed), or `next` added when neither is there. */
 export function replaceItem(items: ContactItem[], previous: string | null, next: string | null, same: Same): ContactItem[] {

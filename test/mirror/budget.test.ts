@@ -39,16 +39,17 @@ describe('spending the daily budget', () => {
     await request(app.app).post('/contact').send({ name: 'Ada', email: 'ada@example.com' }).expect(201);
     await app.startWorker();
     await waitUntilSettled(app);
-    // One search (20) and one creation (5).
-    await waitFor('the tokens to be recorded', async () => (await status(app)).pipedrive_tokens.spent_today === 25, 5_000);
-    expect((await status(app)).pipedrive_tokens).toMatchObject({ spent_today: 25, left: 975, limit: 1_000, reserve: 0 });
+    // The person index's first page (10) and one creation (5): no search.
+    await waitFor('the tokens to be recorded', async () => (await status(app)).pipedrive_tokens.spent_today === 15, 5_000);
+    expect((await status(app)).pipedrive_tokens).toMatchObject({ spent_today: 15, left: 985, limit: 1_000, reserve: 0 });
     const metrics = (await request(app.app).get('/metrics').expect(200)).text;
-    expect(metrics).toMatch(/^pipedrive_daily_tokens\{state="spent"\} 25$/m);
-    expect(metrics).toMatch(/^pipedrive_daily_tokens\{state="left"\} 975$/m);
+    expect(metrics).toMatch(/^pipedrive_daily_tokens\{state="spent"\} 15$/m);
+    expect(metrics).toMatch(/^pipedrive_daily_tokens\{state="left"\} 985$/m);
   });
 
   it('once spent, pauses the whole mirror until the budget comes back, failing nothing and spending no attempt', async () => {
-    const { fake, app } = await start({ dailyTokens: 50, dayMs: 1_500 }, { SYNC_MAX_ATTEMPTS: '1' });
+    // The index's page (10) and two creations (5 each) spend it; the third creation is refused.
+    const { fake, app } = await start({ dailyTokens: 20, dayMs: 1_500 }, { SYNC_MAX_ATTEMPTS: '1' });
     for (const name of ['Ada', 'Grace', 'Hedy']) {
       await request(app.app).post('/contact').send({ name, email: `${name.toLowerCase()}@example.com` }).expect(201);
     }
@@ -87,7 +88,7 @@ describe('the reserve', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await app.prisma.contact.findUniqueOrThrow({ where: { id: bulk } })).toMatchObject({ syncStatus: 'pending' });
     expect(JSON.stringify(fake.requests)).not.toContain('bulk@example.com');
-    expect((await status(app)).pipedrive_tokens).toMatchObject({ left: 375, spent_today: 25 });
+    expect((await status(app)).pipedrive_tokens).toMatchObject({ left: 385, spent_today: 15 });
     expect((await status(app)).queue).toEqual({ live: 0, bulk: 1 });
 
     // A new day (a reported count above the reserve): bulk work goes.

@@ -45,10 +45,10 @@ describe('mirroring to Pipedrive', () => {
     ]);
   });
 
-  it('looks the email up first, exactly, with the token in a header and never in the URL', async () => {
+  it('matches a new contact in the index of persons, not by a search, with the token in a header and never in the URL', async () => {
     await createContact({ name: 'Ada', email: 'ada@example.com' });
-    const search = fake.requests.find((r) => r.path === '/api/v2/persons/search');
-    expect(search).toMatchObject({ method: 'GET', query: { term: 'ada@example.com', fields: 'email', exact_match: 'true' } });
+    expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /api/v2/persons', 'POST /api/v2/persons']);
+    expect(fake.requests[0]!.query).toEqual({ limit: '500' });
     expect(fake.requests.every((r) => r.headers['x-api-token'] === fake.token)).toBe(true);
     expect(JSON.stringify(fake.requests.map((r) => [r.path, r.query]))).not.toContain(fake.token);
   });

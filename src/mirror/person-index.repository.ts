@@ -1,0 +1,84 @@
+import type { TransactionScope } from '../db/transaction-scope';
+import type { CrmPerson } from './crm-gateway';
+import { emailKey, phoneKey } from './person-update';
+
+export interface IndexState {
+  backfilledAt: Date | null;
+  refreshedAt: Date | null;
+}
+
+/** The local index of Pipedrive persons (pipedrive_persons) and how far it is (pipedrive_index_state). */
+export class PersonIndexRepository {
+  constructor(private readonly db: TransactionScope) {}
+
+  /** Writes persons as Pipedrive answered them; an older state never replaces a newer one. */
+  async upsert(persons: CrmPerson[]): Promise<void> {
+    if (persons.length === 0) return;
+    const rows = persons.map((person) => ({
+      id: person.id,
+      name: person.name,
+      emails: person.emails.map((item) => emailKey(item.value)),
+      phones: person.phones.map((item) => phoneKey(item.value)),
+      updated_at: (person.updatedAt ?? new Date()).toISOString(),
+    }));
+    await this.db.client.$executeRaw`
+      INSERT INTO pipedrive_persons AS p (id, name, emails, phones, updated_at, gone, indexed_at)
+      SELECT id, name, emails, phones, updated_at, false, now()
+        FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(id int, name text, emails text[], phones text[], updated_at timestamptz)
+      ON CONFLICT (id) DO UPDATE
+         SET name = EXCLUDED.name, emails = EXCLUDED.emails, phones = EXCLUDED.phones, updated_at = EXCLUDED.updated_at,
+             gone = false, indexed_at = now()
+       WHERE p.updated_at <= EXCLUDED.updated_at`;
+  }
+
+  /** Pipedrive answered 404/410 for the person: deleted or merged away, never matched again. */
+  async markGone(id: number): Promise<void> {
+    await this.db.client.$executeRaw`UPDATE pipedrive_persons SET gone = true, indexed_at = now() WHERE id = ${id}`;
+  }
+
+  /**
+   * The person with this email, else with this phone, that no contact mirrors yet; the oldest when
+   * several match. Its emails and phones are returned as keys, the first primary, without labels.
+   */
+  async findUnlinked(email: string | null, phone: string | null): Promise<CrmPerson | null> {
+    const [row] = await this.db.client.$queryRaw<{ id: number; name: string; emails: string[]; phones: string[] }[]>`
+      SELECT p.id, p.name, p.emails, p.phones FROM pipedrive_persons p
+       WHERE NOT p.gone
+         AND ((${email}::text IS NOT NULL AND p.emails @> ARRAY[${email === null ? null : emailKey(email)}::text])
+           OR (${email}::text IS NULL AND ${phone}::text IS NOT NULL AND p.phones @> ARRAY[${phone === null ? null : phoneKey(phone)}::text]))
+         AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.crm_id = p.id)
+       ORDER BY p.id
+       LIMIT 1`;
+    if (!row) return null;
+    const items = (values: string[]) => values.map((value, index) => ({ value, primary: index === 0, label: '' }));
+    return { id: row.id, name: row.name, emails: items(row.emails), phones: items(row.phones) };
+  }
+
+  async state(): Promise<IndexState> {
+    const [row] = await this.db.client.$queryRaw<{ backfilled_at: Date | null; refreshed_at: Date | null }[]>`
+      SELECT backfilled_at, refreshed_at FROM pipedrive_index_state WHERE id = 1`;
+    return { backfilledAt: row?.backfilled_at ?? null, refreshedAt: row?.refreshed_at ?? null };
+  }
+
+  /** Takes the index's upkeep for `leaseMs`; false when another worker holds it. */
+  async takeUpkeep(leaseMs: number): Promise<boolean> {
+    const rows = await this.db.client.$queryRaw<unknown[]>`
+      INSERT INTO pipedrive_index_state AS s (id, busy_until) VALUES (1, now() + make_interval(secs => ${leaseMs}::float8 / 1000))
+      ON CONFLICT (id) DO UPDATE SET busy_until = EXCLUDED.busy_until WHERE s.busy_until IS NULL OR s.busy_until < now()
+      RETURNING 1`;
+    return rows.length > 0;
+  }
+
+  /** The backfill (begun at `startedAt`) or a refresh is complete; the upkeep is released. */
+  async upkeepDone(startedAt: Date, backfill: boolean): Promise<void> {
+    await this.db.client.$executeRaw`
+      UPDATE pipedrive_index_state
+         SET refreshed_at = ${startedAt}, busy_until = NULL,
+             backfilled_at = CASE WHEN ${backfill} THEN ${startedAt} ELSE backfilled_at END
+       WHERE id = 1`;
+  }
+
+  async releaseUpkeep(): Promise<void> {
+    await this.db.client.$executeRaw`UPDATE pipedrive_index_state SET busy_until = NULL WHERE id = 1`;
+  }
+}

@@ -1,0 +1,85 @@
+import request from 'supertest';
+import { FakePipedrive } from '../../testkit/fake-pipedrive';
+import type { TestApp } from '../support/test-app';
+import { personCreations, startMirroredApp, waitUntilSettled } from './mirror-support';
+
+/** New contacts are matched in a local index of Pipedrive persons, not by search calls. */
+let fake: FakePipedrive;
+let t: TestApp | undefined;
+beforeAll(async () => {
+  fake = await FakePipedrive.start();
+});
+afterAll(() => fake.close());
+beforeEach(() => fake.reset());
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+});
+
+const searches = () => fake.requests.filter((r) => r.path === '/api/v2/persons/search');
+const lists = () => fake.requests.filter((r) => r.method === 'GET' && r.path === '/api/v2/persons');
+
+async function create(app: TestApp, body: Record<string, unknown>) {
+  return (await request(app.app).post('/contact').send(body).expect(201)).body;
+}
+
+it('is filled once, then matches by email, else by phone, with no search call', async () => {
+  const byEmail = fake.seedPerson({ name: 'Ada L.', email: 'Ada@Example.com' });
+  const byPhone = fake.seedPerson({ name: 'Grace H.', phone: '+44 20 7946 0000' });
+  t = await startMirroredApp(fake);
+
+  expect((await create(t, { name: 'Ada', email: 'ada@example.com' })).crm_id).toBe(byEmail.id);
+  expect((await create(t, { name: 'Grace', phone: '+442079460000' })).crm_id).toBe(byPhone.id);
+  const hedy = await create(t, { name: 'Hedy', email: 'hedy@example.com' });
+  expect(hedy.sync_status).toBe('synced');
+
+  expect(searches()).toEqual([]);
+  expect(lists()).toHaveLength(1);
+  expect(personCreations(fake)).toHaveLength(1);
+});
+
+it('finds the person a lost answer created through an updated_since refresh, not a search', async () => {
+  t = await startMirroredApp(fake);
+  await create(t, { name: 'First', email: 'first@example.com' }); // fills the index
+  fake.fault({ kind: 'lose-response', times: 1, match: { method: 'POST', path: /^\/api\/v2\/persons$/ } });
+  const ada = await create(t, { name: 'Ada', email: 'ada@example.com' });
+  await waitUntilSettled(t);
+
+  const stored = await t.prisma.contact.findUniqueOrThrow({ where: { id: ada.contact_id } });
+  expect(personCreations(fake)).toHaveLength(2);
+  expect(fake.persons.size).toBe(2);
+  expect(stored.crmId).toBe([...fake.persons.values()].find((p) => p.name === 'Ada')!.id);
+  expect(searches()).toEqual([]);
+  expect(lists().at(-1)!.query).toEqual({ limit: '500', updated_since: expect.any(String) });
+});
+
+it('is refreshed when older than PIPEDRIVE_INDEX_MAX_AGE_MS: a person added in Pipedrive since is matched', async () => {
+  t = await startMirroredApp(fake, { PIPEDRIVE_INDEX_MAX_AGE_MS: '0' });
+  await create(t, { name: 'First', email: 'first@example.com' });
+  const added = fake.seedPerson({ name: 'Added in Pipedrive', email: 'new@example.com' });
+  expect((await create(t, { name: 'New', email: 'new@example.com' })).crm_id).toBe(added.id);
+  expect(searches()).toEqual([]);
+});
+
+it('does not link a person deleted since it was indexed: the match is read first', async () => {
+  const deleted = fake.seedPerson({ name: 'Ada', email: 'ada@example.com' });
+  t = await startMirroredApp(fake);
+  await create(t, { name: 'First', email: 'first@example.com' }); // indexes Ada's person
+  fake.deletePerson(deleted.id);
+
+  const ada = await create(t, { name: 'Ada', email: 'ada@example.com' });
+  expect(ada.crm_id).not.toBe(deleted.id);
+  expect(personCreations(fake)).toHaveLength(2);
+  const [row] = await t.prisma.$queryRaw<{ gone: boolean }[]>`SELECT gone FROM pipedrive_persons WHERE id = ${deleted.id}`;
+  expect(row).toEqual({ gone: true });
+});
+
+it('falls back to a search while another worker is still filling it', async () => {
+  const seeded = fake.seedPerson({ name: 'Ada L.', email: 'ada@example.com' });
+  t = await startMirroredApp(fake);
+  await t.prisma.$executeRaw`INSERT INTO pipedrive_index_state (id, busy_until) VALUES (1, now() + interval '1 minute')`;
+  const ada = await create(t, { name: 'Ada', email: 'ada@example.com' });
+  expect(ada.crm_id).toBe(seeded.id);
+  expect(searches()).toHaveLength(1);
+  expect(lists()).toEqual([]);
+});
