@@ -34,6 +34,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     seed: { type: 'string', default: '10000' },
     'drain-contacts': { type: 'string', default: '1000' },
+    'drain-existing': { type: 'string', default: '0' },
     only: { type: 'string' },
     profile: { type: 'boolean', default: false },
     'profile-op': { type: 'string' },
@@ -51,6 +52,7 @@ if (args.help) {
   --connections <n>      concurrent connections (50)
   --seed <n>             contacts seeded before the read runs (10000)
   --drain-contacts <n>   backlog of the mirror drain (1000)
+  --drain-existing <f>   share of the drain's emails already persons in Pipedrive, 0 to 1 (0)
   --only http|drain|profile  run one part (profile: only the profiled runs)
   --profile              CPU-profile the service and the baseline during an operation (bench/.profiles/)
   --profile-op <ops>     the operations to profile, comma-separated (implies --profile; post by default):
@@ -78,6 +80,8 @@ const settings: LoadSettings = {
 };
 const SEED = seconds('seed');
 const DRAIN_CONTACTS = seconds('drain-contacts');
+const DRAIN_EXISTING = Number(args['drain-existing']);
+if (!(DRAIN_EXISTING >= 0 && DRAIN_EXISTING <= 1)) throw new Error('--drain-existing takes a share from 0 to 1');
 const PROFILE_ONLY = args.only === 'profile';
 const RUN_HTTP = args.only === undefined || args.only === 'http' || PROFILE_ONLY;
 if (args.only !== undefined && !['http', 'drain', 'profile'].includes(args.only)) throw new Error('--only takes http, drain or profile');
@@ -419,7 +423,7 @@ async function profileOperation(operation: Operation, serviceDb: string, baselin
 async function runMirrorDrain(adminUrl: string): Promise<DrainResult> {
   log('\n== Mirror drain ==');
   const databaseUrl = await migratedDatabase(adminUrl, 'bench_drain');
-  return runDrain(databaseUrl, { contacts: DRAIN_CONTACTS, limit: 40, windowMs: 2_000, timeoutMs: 300_000, mode: MODE, headers: settings.headers }, log);
+  return runDrain(databaseUrl, { contacts: DRAIN_CONTACTS, limit: 40, windowMs: 2_000, timeoutMs: 300_000, mode: MODE, headers: settings.headers, existing: DRAIN_EXISTING }, log);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,7 +510,7 @@ function report(info: MachineInfo & Record<string, string>, http: HttpResults | 
       `  drained in ${fixed(drain.elapsedSeconds, 1)} s${drain.finished ? '' : ' (TIMED OUT)'}: ${drain.requests.total} requests, ${drain.requests.accepted} accepted, ${drain.requests.rejected429} answered 429; ${JSON.stringify(drain.requests.byRoute)}`,
       `  fixed windows: ${drain.windows.spanned} spanned, allowing ${40 * drain.windows.spanned}: ${drain.requests.accepted} accepted = ${fixed(drain.fractionOfLimit, 3)} of the limit; full windows used ${fixed(drain.windows.meanAcceptedInFullWindows, 1)} of 40 on average (min ${drain.windows.minAcceptedInFullWindows}); windows with a 429: ${drain.windows.withRejections}`,
       `  by elapsed time: ${fixed(drain.acceptedPerSecond, 2)} accepted req/s against ${fixed(drain.allowedPerSecond, 0)} allowed = ${fixed(drain.fractionOfRate, 3)}; ${fixed(drain.contactsPerSecond, 2)} contacts/s`,
-      `  persons created ${drain.persons}, duplicated ${drain.duplicates}, lost contacts ${drain.lost}, persons linked to no contact ${drain.orphanPersons}; statuses ${JSON.stringify(drain.statuses)}; contacts still queued ${drain.queuedLeft}`,
+      `  persons already in Pipedrive ${drain.existingPersons}; persons after the drain ${drain.persons}, duplicated ${drain.duplicates}, lost contacts ${drain.lost}, persons linked to no contact ${drain.orphanPersons}; statuses ${JSON.stringify(drain.statuses)}; contacts still queued ${drain.queuedLeft}`,
       `  Pipedrive tokens spent ${drain.tokens.spent} (${drain.tokens.perContact.toFixed(1)} per contact); search limited to 10 requests / 2 s`,
       `  peak RSS: API ${fixed(drain.peakRssMb.api, 1)} MB, worker ${fixed(drain.peakRssMb.worker, 1)} MB`,
     );

@@ -14,6 +14,8 @@ export interface DrainSettings {
   mode: ServiceMode;
   /** Extra headers on the API requests (e.g. an API key). */
   headers: Record<string, string>;
+  /** The share of the contacts whose email is already a person in Pipedrive (under another name). */
+  existing: number;
 }
 
 export interface DrainResult {
@@ -40,6 +42,8 @@ export interface DrainResult {
   lost: number;
   orphanPersons: number;
   statuses: Record<string, number>;
+  /** Persons in Pipedrive before the drain (with the email of a contact). */
+  existingPersons: number;
   /** Contacts still queued for the mirror when the drain ended. */
   queuedLeft: number;
   /** Pipedrive tokens the drain spent (each operation's x-token-cost), and per contact. */
@@ -120,6 +124,13 @@ export async function runDrain(databaseUrl: string, settings: DrainSettings, log
 
     // 2. The drain: the worker alone, as `npm run worker` runs it. Windows count from here.
     fake.reset();
+    // Persons the sales team already has: the same email, another name and no phone.
+    for (let i = 1; i <= settings.contacts; i += 1) {
+      if (Math.floor(i * settings.existing) !== Math.floor((i - 1) * settings.existing)) {
+        fake.seedPerson({ name: `Existing person ${i}`, email: `drain-${i}@example.com` });
+      }
+    }
+    const existingPersons = fake.persons.size;
     const windowsStart = Date.now();
     const { child: worker } = launchService({ name: 'drain worker', mode: settings.mode, role: 'worker', port: 0, settings: pipedrive });
     children.push(worker);
@@ -214,6 +225,7 @@ export async function runDrain(databaseUrl: string, settings: DrainSettings, log
         withRejections: [...fake.rejectionsPerWindow().values()].filter((n) => n > 0).length,
       },
       persons: fake.persons.size,
+      existingPersons,
       tokens: { spent: fake.tokensSpent, perContact: fake.tokensSpent / settings.contacts },
       duplicates,
       lost,

@@ -137,12 +137,13 @@ export class MirrorRuns {
 
   /**
    * Updates the person so that it shows the contact (see person-update.ts), reading it first when
-   * an email or phone list must change: the update replaces the whole list.
+   * an email or phone list must change (the update replaces the whole list), unless `known` was just
+   * read (`current`).
    */
-  private async bringInLine(personId: number, contact: Contact, pushed: NewPerson | null, known: CrmPerson | null): Promise<void> {
+  private async bringInLine(personId: number, contact: Contact, pushed: NewPerson | null, known: CrmPerson | null, current = false): Promise<void> {
     const wanted = personFields(contact);
-    let person: CrmPerson | null = null;
-    if (needsLists(wanted, pushed, known)) {
+    let person: CrmPerson | null = current ? known : null;
+    if (!current && needsLists(wanted, pushed, known)) {
       person = await this.crm.getPerson(personId);
       if (person === null) throw new PersonGone(personId);
       await this.index?.record(person);
@@ -171,7 +172,7 @@ export class MirrorRuns {
       try {
         // The local row is the truth: the person's name follows it, and it gets the contact's email
         // and phone beside its own.
-        await this.bringInLine(existing.id, contact, null, existing);
+        await this.bringInLine(existing.id, contact, null, existing, this.index !== undefined);
         this.logger.info({ contactId: contact.id, crmId: existing.id }, 'linked contact to an existing Pipedrive person');
       } catch (error) {
         if (!isGone(error)) throw error;
