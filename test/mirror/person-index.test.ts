@@ -28,7 +28,10 @@ it('is filled once, then matches by email, else by phone, with no search call', 
   const byPhone = fake.seedPerson({ name: 'Grace H.', phone: '+44 20 7946 0000' });
   t = await startMirroredApp(fake);
 
-  expect((await create(t, { name: 'Ada', email: 'ada@example.com' })).crm_id).toBe(byEmail.id);
+  expect((await create(t, { name: 'Ada', email: 'ada@example.com', phone: '+1 202 555 0100' })).crm_id).toBe(byEmail.id);
+  // A match is read once before it is linked (that read also gives the lists its phone joins).
+  expect(fake.requests.filter((r) => r.method === 'GET' && r.path === `/api/v2/persons/${byEmail.id}`)).toHaveLength(1);
+  expect(fake.persons.get(byEmail.id)!.phones.map((p) => p.value)).toEqual(['+1 202 555 0100']);
   expect((await create(t, { name: 'Grace', phone: '+442079460000' })).crm_id).toBe(byPhone.id);
   const hedy = await create(t, { name: 'Hedy', email: 'hedy@example.com' });
   expect(hedy.sync_status).toBe('synced');
