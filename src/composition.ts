@@ -60,9 +60,13 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
   let mirror = overrides.mirror;
   let pipedrive: PipedriveClient | undefined;
   let startWorker: Services['startWorker'];
+  /** Writes the Pipedrive calls leave behind, finished before the pool closes. */
+  const pendingWrites: (() => Promise<void>)[] = [];
   if (apiToken && !mirror) {
     const crmHealth = new CrmHealth(mirrorRepository, logger);
-    const tokenBudget = new TokenBudget(mirrorRepository, budgetSettings, logger);
+    pendingWrites.push(() => crmHealth.flushed());
+    const budget = new TokenBudget(mirrorRepository, budgetSettings, logger);
+    pendingWrites.push(() => budget.flushed());
     const client = new PipedriveClient({
       apiToken,
       baseUrl: config.pipedrive.baseUrl,
@@ -71,7 +75,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
       rateLimiter: new RateLimiter(),
       onOutcome: (outcome, call) => {
         crmHealth.record(outcome);
-        tokenBudget.record(call.tokenCost, call.tokens);
+        budget.record(call.tokenCost, call.tokens);
         metrics.observePipedrive(call.method, call.path, outcome, call.durationMs / 1000);
       },
     });
@@ -129,6 +133,8 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
     startWorker,
     async close() {
       await pipedrive?.close();
+      // The last calls' token counts and CRM state are written before the pool closes.
+      await Promise.all(pendingWrites.map((flushed) => flushed()));
       await prisma.$disconnect();
     },
   };

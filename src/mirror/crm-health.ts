@@ -37,6 +37,11 @@ export class CrmHealth {
     this.writes = this.writes.then(() => this.save(state, outcome === 'ok' ? null : outcome));
   }
 
+  /** Resolves once every recorded state is written (before the database pool closes). */
+  flushed(): Promise<void> {
+    return this.writes;
+  }
+
   /** The last recorded state; this process's own when the database cannot be read. */
   async read(): Promise<AnsweringState> {
     try {
