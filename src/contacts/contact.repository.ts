@@ -75,13 +75,22 @@ const toContactEvent = (row: ContactEventRow): ContactEvent => ({
   createdAt: row.created_at,
 });
 
-/** One contact, or null: also the mirror's read of the row it sends (src/mirror). */
-export async function contactById(client: TransactionClient, id: number): Promise<Contact | null> {
+async function contactById(client: TransactionClient, id: number): Promise<Contact | null> {
   const [row] = await client.$queryRaw<ContactRow[]>`SELECT ${CONTACT_COLUMNS} FROM contacts WHERE id = ${id}`;
   return row ? toContact(row) : null;
 }
 
-export async function noteById(client: TransactionClient, id: number): Promise<Note | null> {
+/**
+ * The mirror's read of the contact it sends (src/mirror), with what it last sent the person
+ * (`crm_pushed`, whose shape the mirror owns), in one statement.
+ */
+export async function contactForMirror(client: TransactionClient, id: number): Promise<{ contact: Contact; pushed: unknown } | null> {
+  const [row] = await client.$queryRaw<(ContactRow & { crm_pushed: unknown })[]>`
+    SELECT ${CONTACT_COLUMNS}, crm_pushed FROM contacts WHERE id = ${id}`;
+  return row ? { contact: toContact(row), pushed: row.crm_pushed } : null;
+}
+
+async function noteById(client: TransactionClient, id: number): Promise<Note | null> {
   const [row] = await client.$queryRaw<NoteRow[]>`SELECT ${NOTE_COLUMNS} FROM notes WHERE id = ${id}`;
   return row ? toNote(row) : null;
 }

@@ -25,7 +25,7 @@ const personFields = (contact: Contact): NewPerson => ({ name: contact.name, ema
 
 /** The linked person is no longer in Pipedrive: deleted, or merged into another person. */
 class PersonGone extends Error {
-  constructor(readonly personId: number) {
+  constructor(personId: number) {
     super(`Pipedrive person ${personId} is gone (deleted or merged)`);
   }
 }
@@ -196,9 +196,8 @@ export class MirrorRuns {
 
   /**
    * Email identifies a person; failing that, phone: through the person index when it can answer,
-   * else a search. A name alone is searched only on a
-   * retry, where an earlier attempt may have created the person: on a first attempt it
-   * could only find a namesake.
+   * else a search. A name alone is searched only on a retry, where an earlier attempt may have
+   * created the person: on a first attempt it could only find a namesake.
    */
   private async findUnlinkedPerson(contact: Contact, attempt: number, refreshIndex: boolean): Promise<CrmPerson | null> {
     // The index answers for email and phone without a search call; on a retry it is refreshed first.
@@ -237,21 +236,13 @@ export class MirrorRuns {
     const error = failure.error;
     const message = describe(error);
     const context = { contactId: work.contactId, noteId: failure.note?.id, attempt: work.attempt, error: message };
-    if (error instanceof CrmError && error.dailyBudgetSpent) {
-      const until = nextBudgetReset(new Date(), this.settings.budget.resetHourUtc);
-      await this.store.pause(until, `Pipedrive's daily token budget is spent; it comes back at ${until.toISOString()}`);
-      await this.recordFailure(work, failure, message, false);
-      await this.store.releaseForRetry(work.contactId, 0, true);
-      this.logger.warn({ ...context, pausedUntil: until }, 'Pipedrive daily token budget spent: the mirror is paused until it comes back');
-      return 'paused';
-    }
-    if (error instanceof CrmError && error.kind === 'rate_limited' && error.retryAfterMs !== undefined) {
-      const until = new Date(Date.now() + error.retryAfterMs);
-      await this.store.pause(until, `Pipedrive rate limit (${message})`);
+    const pause = this.pauseFor(error, message);
+    if (pause) {
+      await this.store.pause(pause.until, pause.reason);
       await this.recordFailure(work, failure, message, false);
       // Due at once: the pause holds it back, and it goes as soon as the pause ends (or is ended).
       await this.store.releaseForRetry(work.contactId, 0, true);
-      this.logger.warn({ ...context, pausedUntil: until }, 'Pipedrive rate limit: the mirror is paused');
+      this.logger.warn({ ...context, pausedUntil: pause.until }, `the mirror is paused: ${pause.reason}`);
       return 'paused';
     }
     const delay = work.attempt >= this.settings.maxAttempts ? null : retryDelayMs(error, work.attempt, this.settings.retry);
@@ -264,6 +255,19 @@ export class MirrorRuns {
     await this.store.releaseForRetry(work.contactId, delay, false);
     this.logger.warn({ ...context, retryInMs: delay }, 'mirror failed; will retry');
     return 'retry';
+  }
+
+  /** How long a failure pauses the whole mirror: until the daily budget comes back, or as long as a rate limit says. */
+  private pauseFor(error: unknown, message: string): { until: Date; reason: string } | null {
+    if (!(error instanceof CrmError)) return null;
+    if (error.dailyBudgetSpent) {
+      const until = nextBudgetReset(new Date(), this.settings.budget.resetHourUtc);
+      return { until, reason: `Pipedrive's daily token budget is spent; it comes back at ${until.toISOString()}` };
+    }
+    if (error.kind === 'rate_limited' && error.retryAfterMs !== undefined) {
+      return { until: new Date(Date.now() + error.retryAfterMs), reason: `Pipedrive rate limit (${message})` };
+    }
+    return null;
   }
 
   private recordFailure(work: MirrorWork, failure: RunFailure, message: string, final: boolean): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Contact, Note, SyncStatus } from '../contacts/contact';
-import { contactById, pendingNotesOf } from '../contacts/contact.repository';
+import { contactForMirror, pendingNotesOf } from '../contacts/contact.repository';
 import type { CrmState } from '../contacts/mirror-port';
 import type { TransactionScope } from '../db/transaction-scope';
 import type { NewPerson } from './crm-gateway';
@@ -93,13 +93,9 @@ export class MirrorRepository {
 
   /** The claimed contact and its pending notes; null when the contact was deleted since. */
   async work(claim: MirrorClaim): Promise<MirrorWork | null> {
-    const [contact, pushed, notes] = await Promise.all([
-      contactById(this.db.client, claim.contactId),
-      this.db.client.$queryRaw<{ crm_pushed: NewPerson | null }[]>`SELECT crm_pushed FROM contacts WHERE id = ${claim.contactId}`,
-      pendingNotesOf(this.db.client, claim.contactId),
-    ]);
-    if (!contact) return null;
-    return { ...claim, contact, pushed: pushed[0]?.crm_pushed ?? null, notes };
+    const [found, notes] = await Promise.all([contactForMirror(this.db.client, claim.contactId), pendingNotesOf(this.db.client, claim.contactId)]);
+    if (!found) return null;
+    return { ...claim, contact: found.contact, pushed: (found.pushed as NewPerson | null) ?? null, notes };
   }
 
   /** Whether a Pipedrive person is already the mirror of some contact. */
