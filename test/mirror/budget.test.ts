@@ -49,7 +49,9 @@ describe('spending the daily budget', () => {
 
   it('once spent, pauses the whole mirror until the budget comes back, failing nothing and spending no attempt', async () => {
     // The index's page (10) and two creations (5 each) spend it; the third creation is refused.
-    const { fake, app } = await start({ dailyTokens: 20, dayMs: 1_500 }, { SYNC_MAX_ATTEMPTS: '1' });
+    // A "day" long enough for the three runs on a busy machine.
+    const dayStartedBy = Date.now();
+    const { fake, app } = await start({ dailyTokens: 20, dayMs: 6_000 }, { SYNC_MAX_ATTEMPTS: '1' });
     for (const name of ['Ada', 'Grace', 'Hedy']) {
       await request(app.app).post('/contact').send({ name, email: `${name.toLowerCase()}@example.com` }).expect(201);
     }
@@ -65,7 +67,7 @@ describe('spending the daily budget', () => {
     const refused = fake.requests.length;
 
     // Nothing is sent while paused; once the budget is back (the fake's short day), the rest goes.
-    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, dayStartedBy + 6_100 - Date.now())));
     expect(fake.requests).toHaveLength(refused);
     await app.services.mirrorRepository.resume();
     await waitUntilSettled(app);
