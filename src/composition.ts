@@ -2,6 +2,7 @@ import type { Express } from 'express';
 import type { Config } from './config/config';
 import { ContactRepository } from './contacts/contact.repository';
 import { ContactService } from './contacts/contact.service';
+import { PhoneNumbers } from './contacts/phone-numbers';
 import type { ContactMirror } from './contacts/mirror-port';
 import { PipedriveClient } from './crm/pipedrive-client';
 import { RateLimiter } from './crm/rate-limiter';
@@ -51,6 +52,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
   const db = new TransactionScope(prisma);
   const mirrorRepository = new MirrorRepository(db);
   const apiToken = config.pipedrive.apiKey;
+  const phones = new PhoneNumbers(config.defaultPhoneRegion);
   const budgetSettings: BudgetSettings = { reserve: config.pipedrive.dailyTokenReserve, resetHourUtc: config.pipedrive.budgetResetHourUtc };
   const metrics = new Metrics({
     queueDepth: () => mirrorRepository.queueDepth(),
@@ -85,12 +87,13 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
       mirrorRepository,
       client,
       {
+        phones,
         maxAttempts: config.mirror.maxAttempts,
         retry: { baseMs: config.mirror.retryBaseMs, maxMs: config.mirror.retryMaxMs },
         budget: budgetSettings,
       },
       logger,
-      new PersonIndex(new PersonIndexRepository(db), client, { maxAgeMs: config.pipedrive.indexMaxAgeMs, upkeepLeaseMs: config.mirror.leaseMs }, logger),
+      new PersonIndex(new PersonIndexRepository(db, phones), client, { maxAgeMs: config.pipedrive.indexMaxAgeMs, upkeepLeaseMs: config.mirror.leaseMs }, logger),
     );
     startWorker = () =>
       startMirrorWorker({
@@ -106,7 +109,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
       });
   }
 
-  const contactService = new ContactService(new ContactRepository(db, mirror !== undefined), { mirror, mirrorWaitMs: config.mirror.waitMs });
+  const contactService = new ContactService(new ContactRepository(db, mirror !== undefined), { mirror, mirrorWaitMs: config.mirror.waitMs, phones });
   // Waiting stays under the statement timeout, so that a request still waiting answers 409, not 503.
   const idempotency = new IdempotentRequests(
     new IdempotencyKeysRepository(db),

@@ -19,6 +19,9 @@ export async function bootstrap(): Promise<Runtime> {
   const logger = createLogger(config.logLevel);
   const database = await provisionDatabase(config.database, logger);
   const services = buildServices(config, database.url, logger);
+  // Rows stored before phones were normalised (or under another DEFAULT_PHONE_REGION) get their E.164 form.
+  const phones = await services.contactService.normaliseStoredPhones();
+  if (phones.normalised > 0 || phones.unreadable > 0) logger.info(phones, 'stored phone numbers normalised to E.164');
   return { config, logger, database, services };
 }
 

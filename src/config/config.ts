@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { ConfigError } from './config-error';
 import { buildDatabaseUrl, normaliseDatabaseUrl } from './database-url';
+import type { CountryCode } from 'libphonenumber-js/max';
+import { isPhoneRegion } from '../contacts/phone-numbers';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -58,6 +60,12 @@ const envSchema = z.object({
   SYNC_POLL_INTERVAL_MS: integer(50, 60_000).default(1_000),
   SYNC_STALE_LOCK_MS: integer(1_000, 14_400_000).default(300_000),
   IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().max(8_760).default(24),
+  DEFAULT_PHONE_REGION: z
+    .string()
+    .trim()
+    .toUpperCase()
+    .refine(isPhoneRegion, 'must be a two-letter country code, such as GB or US')
+    .optional(),
 });
 
 /** Every environment variable the service reads. */
@@ -98,6 +106,8 @@ export interface Config {
   mirror: MirrorSettings;
   /** How long an Idempotency-Key and its answer are kept. */
   idempotencyTtlMs: number;
+  /** The country of phone numbers written without a country code; absent: they are refused. */
+  defaultPhoneRegion?: CountryCode;
 }
 
 export interface MirrorSettings {
@@ -186,5 +196,6 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
       leaseMs: env.SYNC_STALE_LOCK_MS,
     },
     idempotencyTtlMs: env.IDEMPOTENCY_TTL_HOURS * 3_600_000,
+    defaultPhoneRegion: env.DEFAULT_PHONE_REGION as CountryCode | undefined,
   };
 }

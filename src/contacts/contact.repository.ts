@@ -3,7 +3,7 @@ import { ForeignKeyViolationError, UniqueViolationError } from '../db/errors';
 import type { TransactionClient, TransactionScope } from '../db/transaction-scope';
 import { ContactExistsError } from './contact-errors';
 import { NotFoundError } from '../errors';
-import type { Contact, ContactChanges, ContactEvent, ContactFilter, NewContact, Note, Page } from './contact';
+import type { Contact, ContactChanges, ContactEvent, ContactFilter, NewContact, Note, Page, PhoneE164 } from './contact';
 
 /** A contacts row as CONTACT_COLUMNS selects it. */
 interface ContactRow {
@@ -11,6 +11,7 @@ interface ContactRow {
   name: string;
   email: string | null;
   phone: string | null;
+  phone_e164: string | null;
   crm_id: number | null;
   sync_status: Contact['syncStatus'];
   crm_synced_at: Date | null;
@@ -38,7 +39,7 @@ interface ContactEventRow {
   created_at: Date;
 }
 
-const CONTACT_COLUMNS = Prisma.sql`id, name, email, phone, crm_id, sync_status, crm_synced_at, crm_last_error, created_at, updated_at`;
+const CONTACT_COLUMNS = Prisma.sql`id, name, email, phone, phone_e164, crm_id, sync_status, crm_synced_at, crm_last_error, created_at, updated_at`;
 const NOTE_COLUMNS = Prisma.sql`id, contact_id, content, crm_id, sync_status, crm_synced_at, crm_last_error, created_at`;
 const EVENT_COLUMNS = Prisma.sql`id, contact_id, type, payload, created_at`;
 
@@ -48,6 +49,7 @@ const toContact = (row: ContactRow): Contact => ({
   name: row.name,
   email: row.email,
   phone: row.phone,
+  phoneE164: row.phone_e164,
   crmId: row.crm_id,
   syncStatus: row.sync_status,
   crmSyncedAt: row.crm_synced_at,
@@ -126,12 +128,12 @@ export class ContactRepository {
     return this.mirrored ? ('pending' as const) : ('disabled' as const);
   }
 
-  async create(input: NewContact): Promise<Contact> {
+  async create(input: NewContact & PhoneE164): Promise<Contact> {
     try {
       const [row] = await this.db.client.$queryRaw<ContactRow[]>`
         WITH created AS (
-          INSERT INTO contacts (name, email, phone, sync_status)
-          VALUES (${input.name}, ${input.email ?? null}, ${input.phone ?? null}, ${this.initialSyncStatus}::sync_status)
+          INSERT INTO contacts (name, email, phone, phone_e164, sync_status)
+          VALUES (${input.name}, ${input.email ?? null}, ${input.phone ?? null}, ${input.phoneE164}, ${this.initialSyncStatus}::sync_status)
           RETURNING *
         ), event AS (
           INSERT INTO contact_events (contact_id, type, payload)
@@ -157,6 +159,7 @@ export class ContactRepository {
     const conditions = [
       ...(filter.search ? [Prisma.sql`name ILIKE ${`%${escapeLikePattern(filter.search)}%`}`] : []),
       ...(filter.email ? [Prisma.sql`email = ${filter.email}`] : []),
+      ...(filter.phoneE164 ? [Prisma.sql`phone_e164 = ${filter.phoneE164}`] : []),
     ];
     const where = conditions.length > 0 ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
     // Side by side, not in a transaction: under READ COMMITTED one would not give the page and the
@@ -172,8 +175,9 @@ export class ContactRepository {
   /**
    * One statement: the row is locked first (`before`), so that concurrent changes take turns and
    * each event's `previous` holds what that change replaced; the update and its event follow. A field absent from `changes` keeps its value; null clears it.
+   * `phoneE164` goes with a changed phone.
    */
-  async update(id: number, changes: ContactChanges): Promise<Contact> {
+  async update(id: number, { phoneE164, ...changes }: ContactChanges & Partial<PhoneE164>): Promise<Contact> {
     const json = JSON.stringify(changes);
     try {
       const [row] = await this.db.client.$queryRaw<ContactRow[]>`
@@ -184,6 +188,7 @@ export class ContactRepository {
              SET name = CASE WHEN changes.value ? 'name' THEN changes.value->>'name' ELSE c.name END,
                  email = CASE WHEN changes.value ? 'email' THEN changes.value->>'email' ELSE c.email END,
                  phone = CASE WHEN changes.value ? 'phone' THEN changes.value->>'phone' ELSE c.phone END,
+                 phone_e164 = CASE WHEN changes.value ? 'phone' THEN ${phoneE164 ?? null} ELSE c.phone_e164 END,
                  -- A contact written while no CRM was configured joins the mirror with its first change.
                  sync_status = CASE WHEN c.sync_status = 'disabled' AND ${this.mirrored} THEN 'pending'::sync_status ELSE c.sync_status END
             FROM before, changes
@@ -202,6 +207,21 @@ export class ContactRepository {
     } catch (error) {
       throw await this.asEmailConflict(error, changes.email);
     }
+  }
+
+  /** Up to `limit` contacts after `afterId` whose phone has no E.164 form yet, by id. */
+  async phonesWithoutE164(afterId: number, limit: number): Promise<{ id: number; phone: string }[]> {
+    return this.db.client.$queryRaw<{ id: number; phone: string }[]>`
+      SELECT id, phone FROM contacts WHERE phone IS NOT NULL AND phone_e164 IS NULL AND id > ${afterId} ORDER BY id LIMIT ${limit}`;
+  }
+
+  /** Stores phones' E.164 forms, unless the phone has changed since it was read. */
+  async setPhonesE164(phones: { id: number; phone: string; phoneE164: string }[]): Promise<void> {
+    if (phones.length === 0) return;
+    await this.db.client.$executeRaw`
+      UPDATE contacts AS c SET phone_e164 = r."phoneE164"
+        FROM jsonb_to_recordset(${JSON.stringify(phones)}::jsonb) AS r(id int, phone text, "phoneE164" text)
+       WHERE c.id = r.id AND c.phone = r.phone`;
   }
 
   async listEvents(contactId: number, page: Page): Promise<{ items: ContactEvent[]; total: number }> {

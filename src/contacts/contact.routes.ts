@@ -26,6 +26,7 @@ export function toContactJson(contact: ContactRecord) {
     name: contact.name,
     email: contact.email,
     phone: contact.phone,
+    phone_e164: contact.phoneE164,
     crm_id: contact.crmId,
     sync_status: contact.syncStatus,
     crm_synced_at: contact.crmSyncedAt?.toISOString() ?? null,

@@ -32,6 +32,7 @@ const name = storableText(z.string().trim().min(1, 'must not be empty').max(255)
 /** Stored trimmed and lower-cased so that one address is one contact whatever its spelling. */
 const email = z.string().trim().toLowerCase().max(255).pipe(z.email());
 
+/** Characters only: whether it is a valid number is decided by the service (src/contacts/phone-numbers.ts). */
 const phone = z
   .string()
   .trim()
@@ -94,6 +95,7 @@ export const ListContactsQuery = z
     ...pageFields,
     search: storableText(z.string().trim().max(255)).optional().meta({ description: 'Case-insensitive substring of the name' }),
     email: email.optional().meta({ description: 'Exact email address (any case)' }),
+    phone: phone.optional().meta({ description: 'Phone number in any form (+44 20 7946 0000, +442079460000): contacts with that number' }),
   })
   .meta({ id: 'ListContactsQuery' });
 export type ListContactsFilter = z.output<typeof ListContactsQuery>;
@@ -108,7 +110,11 @@ export const Contact = z
     id: ContactId,
     name: z.string(),
     email: z.string().nullable(),
-    phone: z.string().nullable(),
+    phone: z.string().nullable().meta({ description: 'The phone as it was given' }),
+    phone_e164: z
+      .string()
+      .nullable()
+      .meta({ description: 'The phone in E.164, as matched and sent to Pipedrive; null for a number stored before it was read as valid', example: '+442079460000' }),
     crm_id: z.number().int().nullable().meta({ description: 'Pipedrive person id, once mirrored' }),
     sync_status: SyncStatus,
     crm_synced_at: z.iso.datetime().nullable(),

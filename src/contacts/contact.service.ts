@@ -1,16 +1,22 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CrmDisabledError } from './contact-errors';
-import { NotFoundError } from '../errors';
+import { NotFoundError, ValidationError } from '../errors';
 import type { Contact, ContactChanges, ContactEvent, ContactFilter, NewContact, Note, Page } from './contact';
 import type { ContactRepository } from './contact.repository';
 import type { ContactMirror } from './mirror-port';
+import { PhoneNumbers } from './phone-numbers';
 
 export interface ContactServiceOptions {
   /** Absent when no CRM is configured: changes stay local. */
   mirror?: ContactMirror;
   /** How long a creation waits for its mirror before answering without it. */
   mirrorWaitMs?: number;
+  /** How phone numbers are read; default: only numbers written with their country code. */
+  phones?: PhoneNumbers;
 }
+
+/** Stored phones normalised per statement at start-up. */
+const PHONE_BATCH = 500;
 
 /** How often a waiting creation looks at its row again. */
 const SYNC_POLL_MS = 25;
@@ -19,6 +25,7 @@ const SYNC_POLL_MS = 25;
 export class ContactService {
   private readonly mirror?: ContactMirror;
   private readonly mirrorWaitMs: number;
+  private readonly phones: PhoneNumbers;
 
   constructor(
     private readonly contacts: ContactRepository,
@@ -26,11 +33,12 @@ export class ContactService {
   ) {
     this.mirror = options.mirror;
     this.mirrorWaitMs = options.mirrorWaitMs ?? 0;
+    this.phones = options.phones ?? new PhoneNumbers();
   }
 
   /** Records a contact; its mirror runs once the write is committed (see `awaitContactMirror`). */
   createContact(input: NewContact): Promise<Contact> {
-    return this.contacts.create(input);
+    return this.contacts.create({ ...input, phoneE164: this.phoneE164(input.phone, 'phone') });
   }
 
   /** The contact once its first mirror is done, or as it is after CRM_SYNC_WAIT_MS. Call after the commit. */
@@ -44,13 +52,37 @@ export class ContactService {
     return contact;
   }
 
-  listContacts(filter: ContactFilter): Promise<{ items: Contact[]; total: number }> {
-    return this.contacts.list(filter);
+  /** `phone`, in any form the service reads, finds the contacts with that number. */
+  listContacts({ phone, ...filter }: Omit<ContactFilter, 'phoneE164'> & { phone?: string }): Promise<{ items: Contact[]; total: number }> {
+    const phoneE164 = this.phoneE164(phone, 'phone') ?? undefined;
+    return this.contacts.list({ ...filter, phoneE164 });
   }
 
   /** Answers at once: the mirror of an update finishes in the background. */
   updateContact(id: number, changes: ContactChanges): Promise<Contact> {
-    return this.contacts.update(id, changes);
+    if (changes.phone === undefined) return this.contacts.update(id, changes);
+    return this.contacts.update(id, { ...changes, phoneE164: this.phoneE164(changes.phone, 'fields.phone') });
+  }
+
+  /**
+   * Gives every stored phone without an E.164 form one, where the number reads as valid (rows
+   * written before phones were normalised). Numbers that do not read stay as they were given.
+   */
+  async normaliseStoredPhones(): Promise<{ normalised: number; unreadable: number }> {
+    let normalised = 0;
+    let unreadable = 0;
+    for (let afterId = 0; ; ) {
+      const batch = await this.contacts.phonesWithoutE164(afterId, PHONE_BATCH);
+      if (batch.length === 0) return { normalised, unreadable };
+      const read = batch.flatMap(({ id, phone }) => {
+        const phoneE164 = this.phones.toE164(phone);
+        return phoneE164 ? [{ id, phone, phoneE164 }] : [];
+      });
+      await this.contacts.setPhonesE164(read);
+      normalised += read.length;
+      unreadable += batch.length - read.length;
+      afterId = batch[batch.length - 1]!.id;
+    }
   }
 
   async deleteContact(id: number): Promise<void> {
@@ -96,5 +128,13 @@ export class ContactService {
       if (latest.syncStatus !== 'pending') break;
     }
     return latest;
+  }
+
+  /** The E.164 form of a phone given in `field`; a number that is not valid is refused (400). */
+  private phoneE164(phone: string | null | undefined, field: string): string | null {
+    if (phone === null || phone === undefined) return null;
+    const e164 = this.phones.toE164(phone);
+    if (!e164) throw new ValidationError('Invalid phone number', [{ field, message: this.phones.invalidMessage() }]);
+    return e164;
   }
 }

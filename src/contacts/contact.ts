@@ -13,7 +13,10 @@ export interface Contact {
   id: number;
   name: string;
   email: string | null;
+  /** The phone as it was given. */
   phone: string | null;
+  /** The phone in E.164 (`+442079460000`): what is matched and sent to Pipedrive. Null for a number stored before it was read as valid. */
+  phoneE164: string | null;
   /** Its Pipedrive person, once linked. */
   crmId: number | null;
   syncStatus: SyncStatus;
@@ -57,6 +60,11 @@ export interface NewContact {
 /** The fields to change; null clears email or phone. */
 export type ContactChanges = Partial<Record<'name', string> & Record<'email' | 'phone', string | null>>;
 
+/** A phone checked and normalised by the service, beside the number as given. */
+export interface PhoneE164 {
+  phoneE164: string | null;
+}
+
 export interface Page {
   skip: number;
   limit: number;
@@ -66,4 +74,6 @@ export interface ContactFilter extends Page {
   /** A case-insensitive substring of the name. */
   search?: string;
   email?: string;
+  /** A phone in E.164: contacts whose number is the same, however it was written. */
+  phoneE164?: string;
 }

@@ -1,4 +1,5 @@
 import type { Contact, Note } from '../contacts/contact';
+import type { PhoneNumbers } from '../contacts/phone-numbers';
 import type { Logger } from '../logger';
 import { CrmError, type CrmGateway, type CrmPerson, type NewPerson } from './crm-gateway';
 import type { MirrorClaim, MirrorRepository, MirrorWork } from './mirror.repository';
@@ -14,6 +15,8 @@ import { nextBudgetReset, type BudgetSettings } from './token-budget';
 export type MirrorOutcome = 'synced' | 'retry' | 'failed' | 'paused';
 
 export interface MirrorRunSettings {
+  /** How a contact's phone is compared with the phones the sales team typed into Pipedrive. */
+  phones: PhoneNumbers;
   maxAttempts: number;
   retry: RetrySettings;
   budget: BudgetSettings;
@@ -21,7 +24,8 @@ export interface MirrorRunSettings {
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-const personFields = (contact: Contact): NewPerson => ({ name: contact.name, email: contact.email, phone: contact.phone });
+/** What a person shows of a contact: its phone in E.164 where it has one, so that Pipedrive matches it too. */
+const personFields = (contact: Contact): NewPerson => ({ name: contact.name, email: contact.email, phone: contact.phoneE164 ?? contact.phone });
 
 /** The linked person is no longer in Pipedrive: deleted, or merged into another person. */
 class PersonGone extends Error {
@@ -143,12 +147,12 @@ export class MirrorRuns {
   private async bringInLine(personId: number, contact: Contact, pushed: NewPerson | null, known: CrmPerson | null, current = false): Promise<void> {
     const wanted = personFields(contact);
     let person: CrmPerson | null = current ? known : null;
-    if (!current && needsLists(wanted, pushed, known)) {
+    if (!current && needsLists(wanted, pushed, known, this.settings.phones)) {
       person = await this.crm.getPerson(personId);
       if (person === null) throw new PersonGone(personId);
       await this.index?.record(person);
     }
-    const update = personUpdate(wanted, pushed, person ?? known);
+    const update = personUpdate(wanted, pushed, person ?? known, this.settings.phones);
     if (Object.keys(update).length > 0) await this.index?.record(await this.crm.updatePerson(personId, update));
   }
 
@@ -202,10 +206,11 @@ export class MirrorRuns {
   private async findUnlinkedPerson(contact: Contact, attempt: number, refreshIndex: boolean): Promise<CrmPerson | null> {
     // The index answers for email and phone without a search call; on a retry it is refreshed first.
     if (this.index && (contact.email || contact.phone) && (await this.index.ready(refreshIndex || attempt > 1))) return this.index.find(contact);
-    const search = contact.email
-      ? ({ field: 'email', term: contact.email } as const)
-      : contact.phone
-        ? ({ field: 'phone', term: contact.phone } as const)
+    const { email, phone } = personFields(contact);
+    const search = email
+      ? ({ field: 'email', term: email } as const)
+      : phone
+        ? ({ field: 'phone', term: phone } as const)
         : attempt > 1
           ? ({ field: 'name', term: contact.name } as const)
           : undefined;

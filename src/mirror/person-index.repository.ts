@@ -1,6 +1,7 @@
 import type { TransactionScope } from '../db/transaction-scope';
 import type { CrmPerson } from './crm-gateway';
-import { emailKey, phoneKey } from './person-update';
+import type { PhoneNumbers } from '../contacts/phone-numbers';
+import { emailKey } from './person-update';
 
 export interface IndexState {
   backfilledAt: Date | null;
@@ -9,7 +10,11 @@ export interface IndexState {
 
 /** The local index of Pipedrive persons (pipedrive_persons) and how far it is (pipedrive_index_state). */
 export class PersonIndexRepository {
-  constructor(private readonly db: TransactionScope) {}
+  constructor(
+    private readonly db: TransactionScope,
+    /** Phones are indexed as numbers (E.164 where they read as valid), as contacts' phones are matched. */
+    private readonly phones: PhoneNumbers,
+  ) {}
 
   /** Writes persons as Pipedrive answered them; an older state never replaces a newer one. */
   async upsert(persons: CrmPerson[]): Promise<void> {
@@ -18,7 +23,7 @@ export class PersonIndexRepository {
       id: person.id,
       name: person.name,
       emails: person.emails.map((item) => emailKey(item.value)),
-      phones: person.phones.map((item) => phoneKey(item.value)),
+      phones: person.phones.map((item) => this.phones.key(item.value)),
       updated_at: (person.updatedAt ?? new Date()).toISOString(),
     }));
     await this.db.client.$executeRaw`
@@ -45,7 +50,7 @@ export class PersonIndexRepository {
       SELECT p.id, p.name, p.emails, p.phones FROM pipedrive_persons p
        WHERE NOT p.gone
          AND ((${email}::text IS NOT NULL AND p.emails @> ARRAY[${email === null ? null : emailKey(email)}::text])
-           OR (${email}::text IS NULL AND ${phone}::text IS NOT NULL AND p.phones @> ARRAY[${phone === null ? null : phoneKey(phone)}::text]))
+           OR (${email}::text IS NULL AND ${phone}::text IS NOT NULL AND p.phones @> ARRAY[${phone === null ? null : this.phones.key(phone)}::text]))
          AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.crm_id = p.id)
        ORDER BY p.id
        LIMIT 1`;

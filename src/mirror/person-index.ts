@@ -64,9 +64,9 @@ export class PersonIndex {
     }
   }
 
-  /** The unlinked person with the contact's email, else its phone. */
+  /** The unlinked person with the contact's email, else its phone (E.164 where it has one). */
   find(contact: Contact): Promise<CrmPerson | null> {
-    return this.store.findUnlinked(contact.email, contact.phone);
+    return this.store.findUnlinked(contact.email, contact.phoneE164 ?? contact.phone);
   }
 
   /** A person as one of the mirror's own calls answered it. */

@@ -107,6 +107,11 @@ describe('loadConfig', () => {
     expect(config.corsOrigins).toEqual([]);
   });
 
+  it('reads DEFAULT_PHONE_REGION in any case, and leaves it unset when empty', () => {
+    expect(loadConfig({ DEFAULT_PHONE_REGION: ' gb ' }).defaultPhoneRegion).toBe('GB');
+    expect(loadConfig({ DEFAULT_PHONE_REGION: '' }).defaultPhoneRegion).toBeUndefined();
+  });
+
   it('builds the URL from POSTGRES_* when DATABASE_URL is absent, escaping the password', () => {
     const config = loadConfig({
       POSTGRES_USER: 'app',
@@ -152,6 +157,8 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'not a url'],
     ['IDEMPOTENCY_TTL_HOURS', '0'],
     ['IDEMPOTENCY_TTL_HOURS', 'a day'],
+    ['DEFAULT_PHONE_REGION', 'XX'],
+    ['DEFAULT_PHONE_REGION', 'United Kingdom'],
   ])('refuses %s=%s with a message naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`\\b${name}\\b`));

@@ -27,6 +27,7 @@ describe('POST /contact', () => {
         name: 'Ada Lovelace',
         email: 'ada@example.com',
         phone: '+44 20 7946 0000',
+        phone_e164: '+442079460000',
         crm_id: null,
         sync_status: 'disabled',
         crm_synced_at: null,

@@ -15,7 +15,7 @@ describe('GET /contact/:id/events', () => {
   it('lists what happened to a contact, oldest first, with the details of each change', async () => {
     const created = await request(t.app).post('/contact').send({ name: 'Ada', email: 'ada@example.com' }).expect(201);
     const id = created.body.contact_id;
-    await request(t.app).patch('/contact').send({ contact_id: id, fields: { name: 'Ada King', phone: '+44 1' } }).expect(200);
+    await request(t.app).patch('/contact').send({ contact_id: id, fields: { name: 'Ada King', phone: '+44 20 7946 0101' } }).expect(200);
     const note = await request(t.app).post('/contact/note').send({ contact_id: id, content: 'Wants a demo' }).expect(201);
 
     const body = await eventsOf(id);
@@ -25,7 +25,7 @@ describe('GET /contact/:id/events', () => {
       {
         id: expect.any(Number),
         type: 'updated',
-        payload: { changes: { name: 'Ada King', phone: '+44 1' }, previous: { name: 'Ada', phone: null } },
+        payload: { changes: { name: 'Ada King', phone: '+44 20 7946 0101' }, previous: { name: 'Ada', phone: null } },
         created_at: expect.any(String),
       },
       { id: expect.any(Number), type: 'note_added', payload: { note_id: note.body.note_id, content: 'Wants a demo' }, created_at: expect.any(String) },

@@ -26,6 +26,7 @@ describe('GET /contact/:id', () => {
       name: 'Ada',
       email: 'person0@example.com',
       phone: null,
+      phone_e164: null,
       crm_id: null,
       sync_status: 'disabled',
       crm_synced_at: null,

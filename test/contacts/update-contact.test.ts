@@ -15,7 +15,7 @@ async function createContact(body: Record<string, unknown>): Promise<number> {
 
 describe('PATCH /contact', () => {
   it('changes only the given fields and answers 200 with the contact', async () => {
-    const id = await createContact({ name: 'Ada', email: 'ada@example.com', phone: '+44 1' });
+    const id = await createContact({ name: 'Ada', email: 'ada@example.com', phone: '+44 20 7946 0101' });
     const res = await request(t.app)
       .patch('/contact')
       .send({ contact_id: id, fields: { name: 'Ada King', email: 'ADA.KING@example.com' } })
@@ -23,24 +23,24 @@ describe('PATCH /contact', () => {
     expect(res.body).toEqual({
       success: true,
       message: expect.any(String),
-      contact: expect.objectContaining({ id, name: 'Ada King', email: 'ada.king@example.com', phone: '+44 1' }),
+      contact: expect.objectContaining({ id, name: 'Ada King', email: 'ada.king@example.com', phone: '+44 20 7946 0101' }),
     });
     const stored = await t.prisma.contact.findUniqueOrThrow({ where: { id } });
-    expect(stored).toMatchObject({ name: 'Ada King', email: 'ada.king@example.com', phone: '+44 1' });
+    expect(stored).toMatchObject({ name: 'Ada King', email: 'ada.king@example.com', phone: '+44 20 7946 0101' });
   });
 
   it('moves updated_at forward and leaves created_at alone', async () => {
     const id = await createContact({ name: 'Ada' });
     const before = await t.prisma.contact.findUniqueOrThrow({ where: { id } });
     await new Promise((resolve) => setTimeout(resolve, 20));
-    await request(t.app).patch('/contact').send({ contact_id: id, fields: { phone: '+1 555 0100' } }).expect(200);
+    await request(t.app).patch('/contact').send({ contact_id: id, fields: { phone: '+1 202 555 0100' } }).expect(200);
     const after = await t.prisma.contact.findUniqueOrThrow({ where: { id } });
     expect(after.updatedAt.getTime()).toBeGreaterThan(before.updatedAt.getTime());
     expect(after.createdAt.getTime()).toBe(before.createdAt.getTime());
   });
 
   it('clears email and phone with null or ""', async () => {
-    const id = await createContact({ name: 'Ada', email: 'ada@example.com', phone: '+44 1' });
+    const id = await createContact({ name: 'Ada', email: 'ada@example.com', phone: '+44 20 7946 0101' });
     const res = await request(t.app).patch('/contact').send({ contact_id: id, fields: { email: null, phone: '' } }).expect(200);
     expect(res.body.contact).toMatchObject({ email: null, phone: null });
   });

@@ -87,14 +87,14 @@ describe('PipedriveClient requests', () => {
   });
 
   it('updates with PATCH /api/v2/persons/{id} and sends only the given fields', async () => {
-    const { id } = fake.seedPerson({ name: 'Ada', email: 'ada@example.com', phone: '+1 555 0100' });
+    const { id } = fake.seedPerson({ name: 'Ada', email: 'ada@example.com', phone: '+1 202 555 0100' });
 
     await expect(client.updatePerson(id, { name: 'Ada King' })).resolves.toEqual({
       id,
       updatedAt: expect.any(Date),
       name: 'Ada King',
       emails: [{ value: 'ada@example.com', primary: true, label: 'work' }],
-      phones: [{ value: '+1 555 0100', primary: true, label: 'work' }],
+      phones: [{ value: '+1 202 555 0100', primary: true, label: 'work' }],
     });
     await client.updatePerson(id, { emails: [{ value: 'countess@example.com', primary: true, label: 'work' }] });
 
@@ -102,11 +102,11 @@ describe('PipedriveClient requests', () => {
       { method: 'PATCH', path: `/api/v2/persons/${id}`, body: { name: 'Ada King' } },
       { method: 'PATCH', path: `/api/v2/persons/${id}`, body: { emails: [{ value: 'countess@example.com', primary: true, label: 'work' }] } },
     ]);
-    expect(fake.persons.get(id)).toMatchObject({ name: 'Ada King', emails: [{ value: 'countess@example.com' }], phones: [{ value: '+1 555 0100' }] });
+    expect(fake.persons.get(id)).toMatchObject({ name: 'Ada King', emails: [{ value: 'countess@example.com' }], phones: [{ value: '+1 202 555 0100' }] });
   });
 
   it('clears email and phone with empty lists', async () => {
-    const { id } = fake.seedPerson({ name: 'Ada', email: 'ada@example.com', phone: '+1 555 0100' });
+    const { id } = fake.seedPerson({ name: 'Ada', email: 'ada@example.com', phone: '+1 202 555 0100' });
 
     const updated = await client.updatePerson(id, { emails: [], phones: [] });
 

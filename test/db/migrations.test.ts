@@ -121,7 +121,7 @@ describe('applyMigrations and listPendingMigrations', () => {
       expect(inserted.rows[0]!.updated_at).toEqual(past);
 
       const updated = await client.query<{ updated_at: Date; now: Date }>(
-        "UPDATE contacts SET phone = '+1 555 0100' WHERE id = $1 RETURNING updated_at, now() AS now",
+        "UPDATE contacts SET phone = '+1 202 555 0100' WHERE id = $1 RETURNING updated_at, now() AS now",
         [id],
       );
       const { updated_at: updatedAt, now } = updated.rows[0]!;

@@ -30,7 +30,7 @@ test('synced rows count as sent, pending rows and pending notes are due now, the
     await client.query(`CREATE SCHEMA graphile_worker; CREATE TABLE graphile_worker._private_jobs (id bigint)`);
     await client.query(`
       INSERT INTO contacts (name, email, phone, crm_id, sync_status) VALUES
-        ('Synced', 's@example.com', '+44 1', 10, 'synced'),
+        ('Synced', 's@example.com', '+44 20 7946 0101', 10, 'synced'),
         ('Pending', NULL, NULL, NULL, 'pending'),
         ('Failed', NULL, NULL, NULL, 'failed'),
         ('Note waits', NULL, NULL, 11, 'synced'),
@@ -48,7 +48,7 @@ test('synced rows count as sent, pending rows and pending notes are due now, the
   const sent = { change_version: 1, mirrored_version: 1, due: false, queued: false };
   const waiting = { change_version: 1, mirrored_version: 0, crm_pushed: null, due: true, queued: true };
   expect(rows).toEqual([
-    { name: 'Synced', ...sent, crm_pushed: { name: 'Synced', email: 's@example.com', phone: '+44 1' }, sync_status: 'synced' },
+    { name: 'Synced', ...sent, crm_pushed: { name: 'Synced', email: 's@example.com', phone: '+44 20 7946 0101' }, sync_status: 'synced' },
     { name: 'Pending', ...waiting, sync_status: 'pending' },
     { name: 'Failed', change_version: 1, mirrored_version: 0, crm_pushed: null, due: false, queued: false, sync_status: 'failed' },
     { name: 'Note waits', ...sent, crm_pushed: { name: 'Note waits', email: null, phone: null }, due: true, queued: true, sync_status: 'synced' },

@@ -33,7 +33,8 @@ describe('mirroring to Pipedrive', () => {
     expect(creation!.body).toEqual({
       name: 'Ada Lovelace',
       emails: [{ value: 'ada@example.com', primary: true, label: 'work' }],
-      phones: [{ value: '+44 20 7946 0000', primary: true, label: 'work' }],
+      // The number in E.164, as Pipedrive matches it.
+      phones: [{ value: '+442079460000', primary: true, label: 'work' }],
     });
     expect(fake.persons.get(body.crm_id)).toMatchObject({ name: 'Ada Lovelace' });
     const stored = await t.prisma.contact.findUniqueOrThrow({ where: { id: body.contact_id } });
@@ -64,15 +65,15 @@ describe('mirroring to Pipedrive', () => {
   });
 
   it('does not link a person that already mirrors another contact', async () => {
-    const first = await createContact({ name: 'Front desk A', phone: '+1 555 0100' });
-    const second = await createContact({ name: 'Front desk B', phone: '+1 555 0100' });
+    const first = await createContact({ name: 'Front desk A', phone: '+1 202 555 0100' });
+    const second = await createContact({ name: 'Front desk B', phone: '+1 202 555 0100' });
     expect(second.crm_id).not.toBe(first.crm_id);
     expect(personCreations(fake)).toHaveLength(2);
   });
 
   it('sends only the changed fields on PATCH', async () => {
-    const { contact_id: id, crm_id: crmId } = await createContact({ name: 'Ada', email: 'ada@example.com', phone: '+44 1' });
-    const res = await request(t.app).patch('/contact').send({ contact_id: id, fields: { phone: '+44 2', name: 'Ada King' } }).expect(200);
+    const { contact_id: id, crm_id: crmId } = await createContact({ name: 'Ada', email: 'ada@example.com', phone: '+44 20 7946 0101' });
+    const res = await request(t.app).patch('/contact').send({ contact_id: id, fields: { phone: '+44 20 7946 0102', name: 'Ada King' } }).expect(200);
     expect(res.body.contact.sync_status).toBe('pending');
 
     await waitUntilSettled(t);
@@ -80,14 +81,14 @@ describe('mirroring to Pipedrive', () => {
     expect(patches).toHaveLength(1);
     expect(patches[0]).toMatchObject({
       path: `/api/v2/persons/${crmId}`,
-      body: { name: 'Ada King', phones: [{ value: '+44 2', primary: true, label: 'work' }] },
+      body: { name: 'Ada King', phones: [{ value: '+442079460102', primary: true, label: 'work' }] },
     });
     expect(Object.keys(patches[0]!.body as object).sort()).toEqual(['name', 'phones']);
     expect(fake.persons.get(crmId)).toMatchObject({ name: 'Ada King', emails: [expect.objectContaining({ value: 'ada@example.com' })] });
   });
 
   it('clears a field in Pipedrive when it is cleared locally', async () => {
-    const { contact_id: id, crm_id: crmId } = await createContact({ name: 'Ada', phone: '+44 1' });
+    const { contact_id: id, crm_id: crmId } = await createContact({ name: 'Ada', phone: '+44 20 7946 0101' });
     await request(t.app).patch('/contact').send({ contact_id: id, fields: { phone: null } }).expect(200);
     await waitUntilSettled(t);
     expect(fake.persons.get(crmId)!.phones).toEqual([]);
@@ -148,7 +149,7 @@ describe('when Pipedrive misbehaves', () => {
     const ada = await createContact({ name: 'Ada', email: 'ada@example.com' });
     const grace = await createContact({ name: 'Grace', email: 'grace@example.com' });
     expect([ada.sync_status, grace.sync_status]).toEqual(['pending', 'pending']);
-    await request(t.app).patch('/contact').send({ contact_id: ada.contact_id, fields: { phone: '+44 1' } }).expect(200);
+    await request(t.app).patch('/contact').send({ contact_id: ada.contact_id, fields: { phone: '+44 20 7946 0101' } }).expect(200);
     await request(t.app).post('/contact/note').send({ contact_id: ada.contact_id, content: 'first' }).expect(201);
     await request(t.app).post('/contact/note').send({ contact_id: ada.contact_id, content: 'second' }).expect(201);
 
@@ -162,7 +163,7 @@ describe('when Pipedrive misbehaves', () => {
     expect(personsByEmail(fake, 'ada@example.com')).toHaveLength(1);
     expect(personsByEmail(fake, 'grace@example.com')).toHaveLength(1);
     const adaPerson = personsByEmail(fake, 'ada@example.com')[0]!;
-    expect(adaPerson.phones.map((p) => p.value)).toEqual(['+44 1']);
+    expect(adaPerson.phones.map((p) => p.value)).toEqual(['+442079460101']);
     expect([...fake.notes.values()].map((n) => [n.content, n.person_id])).toEqual([
       ['first', adaPerson.id],
       ['second', adaPerson.id],
@@ -192,7 +193,7 @@ describe('when Pipedrive misbehaves', () => {
 
   it('finds a person created by a lost answer by phone, or by name on a retry, when there is no email', async () => {
     fake.fault({ kind: 'lose-response', times: 2, match: { method: 'POST', path: /^\/api\/v2\/persons$/ } });
-    await createContact({ name: 'Phone only', phone: '+1 555 0199' });
+    await createContact({ name: 'Phone only', phone: '+1 202 555 0199' });
     await createContact({ name: 'Name Only' });
     await waitUntilSettled(t);
     expect(fake.persons.size).toBe(2);

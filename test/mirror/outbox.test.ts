@@ -47,17 +47,17 @@ const patchContact = (id: number, fields: Record<string, unknown>) =>
 
 describe('the queue in the contacts rows', () => {
   it('coalesces changes made while no worker runs into one update with the latest values', async () => {
-    const { id, crmId } = await syncedContact({ name: 'Ada', email: 'ada@example.com', phone: '+44 1' });
+    const { id, crmId } = await syncedContact({ name: 'Ada', email: 'ada@example.com', phone: '+44 20 7946 0101' });
     await patchContact(id, { name: 'Ada B' });
-    await patchContact(id, { name: 'Ada King', phone: '+44 2' });
-    await patchContact(id, { phone: '+44 3' });
+    await patchContact(id, { name: 'Ada King', phone: '+44 20 7946 0102' });
+    await patchContact(id, { phone: '+44 20 7946 0103' });
 
     await t.startWorker();
     await waitUntilSettled(t);
     expect(patches()).toHaveLength(1);
     expect(patches()[0]).toMatchObject({
       path: `/api/v2/persons/${crmId}`,
-      body: { name: 'Ada King', phones: [{ value: '+44 3', primary: true, label: 'work' }] },
+      body: { name: 'Ada King', phones: [{ value: '+442079460103', primary: true, label: 'work' }] },
     });
     expect(Object.keys(patches()[0]!.body as object).sort()).toEqual(['name', 'phones']);
   });

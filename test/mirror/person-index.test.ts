@@ -31,13 +31,26 @@ it('is filled once, then matches by email, else by phone, with no search call', 
   expect((await create(t, { name: 'Ada', email: 'ada@example.com', phone: '+1 202 555 0100' })).crm_id).toBe(byEmail.id);
   // A match is read once before it is linked (that read also gives the lists its phone joins).
   expect(fake.requests.filter((r) => r.method === 'GET' && r.path === `/api/v2/persons/${byEmail.id}`)).toHaveLength(1);
-  expect(fake.persons.get(byEmail.id)!.phones.map((p) => p.value)).toEqual(['+1 202 555 0100']);
+  expect(fake.persons.get(byEmail.id)!.phones.map((p) => p.value)).toEqual(['+12025550100']);
   expect((await create(t, { name: 'Grace', phone: '+442079460000' })).crm_id).toBe(byPhone.id);
   const hedy = await create(t, { name: 'Hedy', email: 'hedy@example.com' });
   expect(hedy.sync_status).toBe('synced');
 
   expect(searches()).toEqual([]);
   expect(lists()).toHaveLength(1);
+  expect(personCreations(fake)).toHaveLength(1);
+});
+
+it('matches a phone by its E.164 form: a national number the sales team typed, and the number sent in E.164', async () => {
+  const typed = fake.seedPerson({ name: 'Grace H.', phone: '020 7946 0000' });
+  t = await startMirroredApp(fake, { DEFAULT_PHONE_REGION: 'GB' });
+
+  expect((await create(t, { name: 'Grace', phone: '+44 (0)20 7946-0000' })).crm_id).toBe(typed.id);
+  // Their way of writing it stays: the same number is not added twice.
+  expect(fake.persons.get(typed.id)!.phones.map((p) => p.value)).toEqual(['020 7946 0000']);
+  const hedy = await create(t, { name: 'Hedy', phone: '020 7946 0001' });
+  expect(fake.persons.get(hedy.crm_id)!.phones.map((p) => p.value)).toEqual(['+442079460001']);
+  expect(searches()).toEqual([]);
   expect(personCreations(fake)).toHaveLength(1);
 });
 

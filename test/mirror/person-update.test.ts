@@ -1,4 +1,5 @@
 import type { ContactItem } from '../../src/mirror/crm-gateway';
+import { PhoneNumbers } from '../../src/contacts/phone-numbers';
 import { needsLists, personUpdate, replaceItem } from '../../src/mirror/person-update';
 
 const item = (value: string, primary = false, label = 'work'): ContactItem => ({ value, primary, label });
@@ -34,20 +35,26 @@ describe('replaceItem', () => {
 });
 
 describe('personUpdate and needsLists', () => {
-  const wanted = { name: 'Ada', email: 'ada@example.com', phone: '+44 20 7946 0000' };
+  const wanted = { name: 'Ada', email: 'ada@example.com', phone: '+442079460000' };
+  const phones = new PhoneNumbers('GB');
 
   it('reads nothing and sends nothing when what was sent is what the contact holds', () => {
-    expect(needsLists(wanted, wanted, null)).toBe(false);
-    expect(personUpdate(wanted, wanted, null)).toEqual({});
+    expect(needsLists(wanted, wanted, null, phones)).toBe(false);
+    expect(personUpdate(wanted, wanted, null, phones)).toEqual({});
   });
 
-  it('takes a phone written another way for the same number', () => {
-    const person = { id: 1, name: 'Ada', emails: [item('ada@example.com', true)], phones: [item('+442079460000', true)] };
-    expect(needsLists(wanted, null, person)).toBe(false);
-    expect(personUpdate(wanted, null, person)).toEqual({});
+  it.each(['+44 20 7946 0000', '020 7946 0000', '(020) 7946-0000'])('takes %s typed in Pipedrive for the same number', (typed) => {
+    const person = { id: 1, name: 'Ada', emails: [item('ada@example.com', true)], phones: [item(typed, true)] };
+    expect(needsLists(wanted, null, person, phones)).toBe(false);
+    expect(personUpdate(wanted, null, person, phones)).toEqual({});
+  });
+
+  it('adds the number beside a national one of another country (no default region to read it as ours)', () => {
+    const person = { id: 1, name: 'Ada', emails: [item('ada@example.com', true)], phones: [item('020 7946 0000', true, 'home')] };
+    expect(personUpdate(wanted, null, person, new PhoneNumbers('US')).phones).toEqual([item('020 7946 0000', true, 'home'), item('+442079460000')]);
   });
 
   it('sends the name alone when only the name changed', () => {
-    expect(personUpdate({ ...wanted, name: 'Ada King' }, wanted, null)).toEqual({ name: 'Ada King' });
+    expect(personUpdate({ ...wanted, name: 'Ada King' }, wanted, null, phones)).toEqual({ name: 'Ada King' });
   });
 });

@@ -52,23 +52,23 @@ describe('emails and phones the sales team added', () => {
     const { id, crmId } = await mirroredContact({ name: 'Ada', phone: '+44 20 7946 0000' });
     const person = fake.persons.get(crmId)!;
     person.phones = [
-      { value: '+1 555 0100', primary: true, label: 'mobile' },
+      { value: '+1 202 555 0100', primary: true, label: 'mobile' },
       { value: '+44 20 7946 0000', primary: false, label: 'home' },
     ];
 
     await patch(id, { phone: '+44 20 7946 0001' });
     expect(fake.persons.get(crmId)!.phones).toEqual([
-      { value: '+1 555 0100', primary: true, label: 'mobile' },
-      { value: '+44 20 7946 0001', primary: false, label: 'home' },
+      { value: '+1 202 555 0100', primary: true, label: 'mobile' },
+      { value: '+442079460001', primary: false, label: 'home' },
     ]);
   });
 
   it('stay when the contact’s phone is cleared: only its own number goes, another becomes primary', async () => {
     const { id, crmId } = await mirroredContact({ name: 'Ada', phone: '+44 20 7946 0000' });
-    fake.persons.get(crmId)!.phones.push({ value: '+1 555 0100', primary: false, label: 'mobile' });
+    fake.persons.get(crmId)!.phones.push({ value: '+1 202 555 0100', primary: false, label: 'mobile' });
 
     await patch(id, { phone: null });
-    expect(fake.persons.get(crmId)!.phones).toEqual([{ value: '+1 555 0100', primary: true, label: 'mobile' }]);
+    expect(fake.persons.get(crmId)!.phones).toEqual([{ value: '+1 202 555 0100', primary: true, label: 'mobile' }]);
   });
 
   it('are not read at all for a name change', async () => {
@@ -82,7 +82,7 @@ describe('emails and phones the sales team added', () => {
   });
 
   it('stay when a contact is linked to a person found by email: its phone is added beside theirs', async () => {
-    const existing = fake.seedPerson({ name: 'A. Lovelace', email: 'ada@example.com', phone: '+1 555 0100' });
+    const existing = fake.seedPerson({ name: 'A. Lovelace', email: 'ada@example.com', phone: '+1 202 555 0100' });
     fake.persons.get(existing.id)!.phones[0]!.label = 'mobile';
     const { crmId } = await mirroredContact({ name: 'Ada Lovelace', email: 'ada@example.com', phone: '+44 20 7946 0000' });
     expect(crmId).toBe(existing.id);
@@ -90,8 +90,8 @@ describe('emails and phones the sales team added', () => {
       name: 'Ada Lovelace',
       emails: [{ value: 'ada@example.com', primary: true, label: 'work' }],
       phones: [
-        { value: '+1 555 0100', primary: true, label: 'mobile' },
-        { value: '+44 20 7946 0000', primary: false, label: 'work' },
+        { value: '+1 202 555 0100', primary: true, label: 'mobile' },
+        { value: '+442079460000', primary: false, label: 'work' },
       ],
     });
   });
@@ -147,7 +147,7 @@ describe('a person deleted or merged in Pipedrive', () => {
         { value: 'lovelace@example.com', primary: true, label: 'work' },
         { value: 'ada@example.com', primary: false, label: 'work' },
       ],
-      phones: [{ value: '+44 20 7946 0000', primary: true, label: 'work' }],
+      phones: [{ value: '+442079460000', primary: true, label: 'work' }],
     });
     expect((await eventsOf(id)).slice(-2)).toEqual([
       ['crm_unlinked', { crm_id: crmId, reason: expect.any(String) }],

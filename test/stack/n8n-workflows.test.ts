@@ -4,6 +4,7 @@
  * can give (simulated, with stub answers checked against the API's response schemas). The last
  * part feeds deliberately broken copies to the checks, to show that they catch mistakes.
  */
+import { PhoneNumbers } from '../../src/contacts/phone-numbers';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
@@ -47,18 +48,24 @@ const httpNodes = (workflow: N8nWorkflow) => workflow.nodes.filter((candidate) =
 // ---- API answers, in the API's own shapes (the simulator checks them against its schemas) ----
 
 const timestamp = '2025-03-01T09:30:00.000Z';
-const contactJson = (id: number, fields: { name?: string; email?: string | null; phone?: string | null } = {}) => ({
-  id,
-  name: fields.name ?? 'Ada Lovelace',
-  email: fields.email === undefined ? 'ada@example.com' : fields.email,
-  phone: fields.phone === undefined ? '+44 20 7946 0000' : fields.phone,
-  crm_id: 9001,
-  sync_status: 'synced' as const,
-  crm_synced_at: timestamp,
-  crm_last_error: null,
-  created_at: timestamp,
-  updated_at: timestamp,
-});
+/** The API's reading of a phone (no DEFAULT_PHONE_REGION), for the contacts the stub answers with. */
+const PHONE_NUMBERS = new PhoneNumbers();
+const contactJson = (id: number, fields: { name?: string; email?: string | null; phone?: string | null } = {}) => {
+  const phone = fields.phone === undefined ? '+44 20 7946 0000' : fields.phone;
+  return {
+    id,
+    name: fields.name ?? 'Ada Lovelace',
+    email: fields.email === undefined ? 'ada@example.com' : fields.email,
+    phone,
+    phone_e164: phone && PHONE_NUMBERS.toE164(phone),
+    crm_id: 9001,
+    sync_status: 'synced' as const,
+    crm_synced_at: timestamp,
+    crm_last_error: null,
+    created_at: timestamp,
+    updated_at: timestamp,
+  };
+};
 const created = (request: ApiRequest) => {
   const body = request.body as { name: string; email?: string; phone?: string };
   const contact = contactJson(7, { name: body.name, email: body.email?.toLowerCase() ?? null, phone: body.phone ?? null });
