@@ -108,7 +108,7 @@ export async function runDrain(databaseUrl: string, settings: DrainSettings, log
             return {
               ...request,
               headers: { ...request.headers, 'content-type': 'application/json' },
-              body: JSON.stringify({ name: `Drain Contact ${sequence}`, email: `drain-${sequence}@example.com`, phone: `+1 555 ${String(sequence).padStart(6, '0')}` }),
+              body: JSON.stringify({ name: `Drain Contact ${sequence}`, email: `drain-${sequence}@example.com`, phone: `+1 202 ${String(5_550_000 + (sequence % 10_000))}` }),
             };
           },
         },

@@ -62,7 +62,7 @@ describe('OpenAPI', () => {
     expect(Object.keys(post.responses).sort()).toEqual(['201', '400', '401', '409', '413', '415', '422', '429', '500', '503']);
     const list = res.body.paths['/contacts'].get;
     expect(list.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`).sort()).toEqual(
-      ['query:email', 'query:limit', 'query:search', 'query:skip'],
+      ['query:email', 'query:limit', 'query:phone', 'query:search', 'query:skip'],
     );
   });
 

@@ -100,7 +100,7 @@ async function writeWhileFaulty(label: string): Promise<Written> {
     expect(note.ms).toBeLessThan(SYNC_WAIT_MS + SLACK_MS);
     written.noteIds.push(note.res.body.note_id as number);
 
-    const patched = await timed(() => request(t.app).patch('/contact').send({ contact_id: contactId, fields: { phone: `+1 555 000 ${i}` } }));
+    const patched = await timed(() => request(t.app).patch('/contact').send({ contact_id: contactId, fields: { phone: `+1 202 555 010${i}` } }));
     record('PATCH /contact', patched.ms);
     expect(patched.res.status).toBe(200);
     expect(patched.ms).toBeLessThan(PATCH_BUDGET_MS);
@@ -120,7 +120,7 @@ describe.each(cases)('while Pipedrive %s', (label, fault) => {
 
     const contacts = await t.prisma.contact.findMany({ where: { id: { in: contactIds } }, orderBy: { id: 'asc' } });
     expect(contacts.map((c) => [c.email, c.phone, c.syncStatus])).toEqual(
-      contacts.map((c, i) => [expect.stringContaining(`@${tag}.example.com`), `+1 555 000 ${i}`, 'pending']),
+      contacts.map((c, i) => [expect.stringContaining(`@${tag}.example.com`), `+1 202 555 010${i}`, 'pending']),
     );
     expect(await t.prisma.note.count({ where: { id: { in: noteIds }, syncStatus: 'pending' } })).toBe(4);
   }, 30_000);
@@ -153,7 +153,7 @@ describe.each(cases)('while Pipedrive %s', (label, fault) => {
     }
     expect({ synced: state, queued: late }).toEqual({ synced: { contacts: 4, notes: 4 }, queued: [] });
     for (const contact of await t.prisma.contact.findMany({ where: { id: { in: contactIds } } })) {
-      expect(fake.persons.get(contact.crmId!)).toMatchObject({ phones: [expect.objectContaining({ value: contact.phone })] });
+      expect(fake.persons.get(contact.crmId!)).toMatchObject({ phones: [expect.objectContaining({ value: contact.phoneE164 })] });
     }
   }, 40_000);
 });
