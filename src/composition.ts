@@ -5,7 +5,8 @@ import { ContactService } from './contacts/contact.service';
 import { PhoneNumbers } from './contacts/phone-numbers';
 import type { ContactMirror } from './contacts/mirror-port';
 import { PipedriveClient } from './crm/pipedrive-client';
-import { RateLimiter } from './crm/rate-limiter';
+import { RateLimitsRepository } from './crm/rate-limits.repository';
+import { SharedRateLimits } from './crm/shared-rate-limits';
 import { createPrismaClient, type PrismaClient } from './db/prisma';
 import { TransactionScope } from './db/transaction-scope';
 import { contactRoutes } from './contacts/contact.routes';
@@ -69,12 +70,14 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
     pendingWrites.push(() => crmHealth.flushed());
     const budget = new TokenBudget(mirrorRepository, budgetSettings, logger);
     pendingWrites.push(() => budget.flushed());
+    const rateLimits = new SharedRateLimits(new RateLimitsRepository(db), logger);
+    pendingWrites.push(() => rateLimits.flushed());
     const client = new PipedriveClient({
       apiToken,
       baseUrl: config.pipedrive.baseUrl,
       timeoutMs: config.pipedrive.timeoutMs,
       logger,
-      rateLimiter: new RateLimiter(),
+      rateLimits,
       onOutcome: (outcome, call) => {
         crmHealth.record(outcome);
         budget.record(call.tokenCost, call.tokens);

@@ -11,7 +11,7 @@ import {
   type PersonSearchField,
   type PersonUpdate,
 } from '../mirror/crm-gateway';
-import type { RateLimiter, ResponseHeaders } from './rate-limiter';
+import type { RateLimits, ResponseHeaders } from './shared-rate-limits';
 
 export interface PipedriveClientOptions {
   apiToken: string;
@@ -24,7 +24,7 @@ export interface PipedriveClientOptions {
    */
   timeoutMs: number;
   logger?: Logger;
-  rateLimiter?: RateLimiter;
+  rateLimits?: RateLimits;
   onOutcome?: (outcome: 'ok' | CrmErrorKind, call: CallReport) => void;
 }
 
@@ -46,6 +46,8 @@ const DEFAULT_RETRY_AFTER_MS = 2_000;
  * (Cloudflare), not a refused token. Backing off long is the way out.
  */
 const BLOCKED_RETRY_AFTER_MS = 60_000;
+/** The search endpoint, which has a limit of its own. */
+const SEARCH_PATH = '/api/v2/persons/search';
 /** How far back a retried note looks for itself; a lost answer is seconds old. */
 const RECENT_NOTES = 100;
 
@@ -69,7 +71,7 @@ export class PipedriveClient implements CrmGateway {
   private readonly pool: Pool;
   private readonly pathPrefix: string;
   private readonly logger: Logger | undefined;
-  private readonly rateLimiter: RateLimiter | undefined;
+  private readonly rateLimits: RateLimits | undefined;
   private readonly onOutcome: PipedriveClientOptions['onOutcome'];
 
   constructor(options: PipedriveClientOptions) {
@@ -82,7 +84,7 @@ export class PipedriveClient implements CrmGateway {
       bodyTimeout: options.timeoutMs,
     });
     this.logger = options.logger;
-    this.rateLimiter = options.rateLimiter;
+    this.rateLimits = options.rateLimits;
     this.onOutcome = options.onOutcome;
   }
 
@@ -107,7 +109,7 @@ export class PipedriveClient implements CrmGateway {
   findPerson(field: PersonSearchField, term: string): Promise<CrmPerson | null> {
     return this.call({
       method: 'GET',
-      path: '/api/v2/persons/search',
+      path: SEARCH_PATH,
       tokenCost: 20,
       query: { term, fields: field, exact_match: 'true' },
       parse: (data, describe) => {
@@ -188,7 +190,7 @@ export class PipedriveClient implements CrmGateway {
     let tokens: CallReport['tokens'] = {};
     const report = { method: call.method, path: call.path, started };
     try {
-      await this.rateLimiter?.acquire();
+      await this.rateLimits?.acquire({ search: call.path === SEARCH_PATH });
       const response = await this.send(call, describe);
       status = response.status;
       tokens = dailyTokens(response.headers);
@@ -217,7 +219,7 @@ export class PipedriveClient implements CrmGateway {
         },
         body: call.body === undefined ? undefined : JSON.stringify(call.body),
       });
-      this.rateLimiter?.update(response.headers);
+      this.rateLimits?.update(response.headers);
       return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
     } catch (cause) {
       // Connection refused or reset, connect/headers/body timeouts, socket closed mid-response.
@@ -253,7 +255,7 @@ export class PipedriveClient implements CrmGateway {
       throw new CrmError(kind, `${describe}: ${status} ${reason}${info}: the daily token budget is spent`, { status, dailyBudgetSpent: true });
     }
     const retryAfterMs = kind === 'rate_limited' ? retryAfter(headers) : undefined;
-    if (retryAfterMs !== undefined) this.rateLimiter?.pause(retryAfterMs);
+    if (retryAfterMs !== undefined) this.rateLimits?.pause(retryAfterMs);
     throw new CrmError(kind, `${describe}: ${status} ${reason}${info}`, { status, retryAfterMs });
   }
 

@@ -6,7 +6,7 @@ import type { MirrorClaim, MirrorRepository, MirrorWork } from './mirror.reposit
 import type { PersonIndex } from './person-index';
 import { needsLists, personUpdate } from './person-update';
 import { retryDelayMs, type RetrySettings } from './retry-policy';
-import { nextBudgetReset, type BudgetSettings } from './token-budget';
+import { budgetDayStart, nextBudgetReset, type BudgetSettings } from './token-budget';
 
 /**
  * What became of a run: synced (nothing left to retry), retry (failed, will run again), failed
@@ -21,6 +21,9 @@ export interface MirrorRunSettings {
   retry: RetrySettings;
   budget: BudgetSettings;
 }
+
+/** A search: the most tokens one call of the mirror costs. */
+const DEAREST_CALL_TOKENS = 20;
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -241,7 +244,7 @@ export class MirrorRuns {
     const error = failure.error;
     const message = describe(error);
     const context = { contactId: work.contactId, noteId: failure.note?.id, attempt: work.attempt, error: message };
-    const pause = this.pauseFor(error, message);
+    const pause = await this.pauseFor(error, message);
     if (pause) {
       await this.store.pause(pause.until, pause.reason);
       await this.recordFailure(work, failure, message, false);
@@ -263,9 +266,9 @@ export class MirrorRuns {
   }
 
   /** How long a failure pauses the whole mirror: until the daily budget comes back, or as long as a rate limit says. */
-  private pauseFor(error: unknown, message: string): { until: Date; reason: string } | null {
+  private async pauseFor(error: unknown, message: string): Promise<{ until: Date; reason: string } | null> {
     if (!(error instanceof CrmError)) return null;
-    if (error.dailyBudgetSpent) {
+    if (error.dailyBudgetSpent || (error.kind === 'rate_limited' && (await this.dayCountedSpent()))) {
       const until = nextBudgetReset(new Date(), this.settings.budget.resetHourUtc);
       return { until, reason: `Pipedrive's daily token budget is spent; it comes back at ${until.toISOString()}` };
     }
@@ -273,6 +276,17 @@ export class MirrorRuns {
       return { until: new Date(Date.now() + error.retryAfterMs), reason: `Pipedrive rate limit (${message})` };
     }
     return null;
+  }
+
+  /**
+   * A 429 whose answer has no daily-token headers (they are undocumented, and missing from some
+   * answers) says nothing of which limit it is: it is the daily one when our own count of the day
+   * (pipedrive_budget: the last reported figure, less every call since) leaves less than the dearest call.
+   */
+  private async dayCountedSpent(): Promise<boolean> {
+    const use = await this.store.tokenUse(budgetDayStart(new Date(), this.settings.budget.resetHourUtc));
+    if (use.left !== null) return use.left < DEAREST_CALL_TOKENS;
+    return use.limit !== null && use.limit - use.spent < DEAREST_CALL_TOKENS;
   }
 
   private recordFailure(work: MirrorWork, failure: RunFailure, message: string, final: boolean): Promise<void> {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import pino from 'pino';
 import { PipedriveClient, type CallReport, type PipedriveClientOptions } from '../../src/crm/pipedrive-client';
-import { RateLimiter } from '../../src/crm/rate-limiter';
+import type { RateLimits } from '../../src/crm/shared-rate-limits';
 import { CrmError, type CrmErrorKind } from '../../src/mirror/crm-gateway';
 import { FakePipedrive, type RecordedRequest } from '../../testkit/fake-pipedrive';
 import { findOperation } from '../../testkit/pipedrive-contract';
@@ -321,21 +321,25 @@ describe('PipedriveClient failures', () => {
     expect(withNothing).toMatchObject({ kind: 'rate_limited', retryAfterMs: 2000 });
   });
 
-  it('pauses its rate limiter after a 429', async () => {
-    const clock = { now: 0, sleeps: [] as number[] };
-    const rateLimiter = new RateLimiter({
-      now: () => clock.now,
-      sleep: async (ms) => {
-        clock.sleeps.push(ms);
-        clock.now += ms;
-      },
-    });
-    const limited = clientFor(fake, { rateLimiter });
+  it('tells its rate limits which calls are searches, what the answers said, and how long a 429 holds calls back', async () => {
+    const seen: unknown[] = [];
+    const rateLimits: RateLimits = {
+      acquire: async (call) => void seen.push(['acquire', call.search]),
+      update: (headers) => void seen.push(['update', headers['x-ratelimit-limit']]),
+      pause: (ms) => void seen.push(['pause', ms]),
+    };
+    const limited = clientFor(fake, { rateLimits });
     try {
+      await limited.findPerson('email', 'ada@example.com');
       fake.fault({ kind: 'status', status: 429, retryAfterSeconds: 3, times: 1 });
       await crmFailure(limited.getPerson(1));
-      await limited.getPerson(1);
-      expect(clock.sleeps).toEqual([3000]);
+      expect(seen).toEqual([
+        ['acquire', true],
+        ['update', expect.any(String)],
+        ['acquire', false],
+        ['update', expect.any(String)],
+        ['pause', 3000],
+      ]);
     } finally {
       await limited.close();
     }
@@ -485,24 +489,6 @@ describe('PipedriveClient under a burst limit', () => {
       expect(rejections).toBe(outcomes.filter((outcome) => outcome === 'rate_limited').length);
     } finally {
       await unlimited.close();
-    }
-  });
-
-  it('stays under the limit with a rate limiter: 20 requests, 4 at a time, no 429, over at least 3 windows', async () => {
-    const { id } = limited.seedPerson({ name: 'Ada' });
-    const throttled = clientFor(limited, { rateLimiter: new RateLimiter() });
-    try {
-      const started = Date.now();
-      await burst(throttled, id, 20, 4);
-      const elapsed = Date.now() - started;
-
-      expect(outcomes).toEqual(Array(20).fill('ok'));
-      expect(limited.rejectionsPerWindow().size).toBe(0);
-      expect(limited.requests).toHaveLength(20);
-      expect(elapsed).toBeGreaterThanOrEqual(2900);
-      expect(elapsed).toBeLessThan(8000);
-    } finally {
-      await throttled.close();
     }
   });
 });

@@ -75,6 +75,39 @@ describe('spending the daily budget', () => {
   });
 });
 
+describe('a 429 without the daily-token headers', () => {
+  it('is the spent day when our own count says so: the mirror pauses until the reset, failing nothing', async () => {
+    // The budget was last reported at 20 tokens left; no answer since has carried the headers.
+    const { fake, app } = await start({ dailyTokens: 20, tokenHeaders: 'never', dayMs: 60_000 }, { SYNC_MAX_ATTEMPTS: '1' });
+    await app.prisma.$executeRaw`
+      INSERT INTO pipedrive_budget (id, day_start, tokens_spent, token_limit, tokens_left) VALUES (1, now(), 0, 20, 20)`;
+    for (const name of ['Ada', 'Grace', 'Hedy']) {
+      await request(app.app).post('/contact').send({ name, email: `${name.toLowerCase()}@example.com` }).expect(201);
+    }
+    await app.startWorker();
+    await waitFor('the daily pause', async () => (await status(app)).paused_until !== null, 10_000);
+
+    const paused = await status(app);
+    expect(paused.pause_reason).toMatch(/daily token budget is spent/);
+    expect(paused.paused_until).toBe(paused.pipedrive_tokens.resets_at);
+    expect(paused.contacts).toMatchObject({ synced: 2, pending: 1, failed: 0 });
+    expect([...fake.rejectionsPerWindow().values()].reduce((sum, n) => sum + n, 0)).toBe(1);
+  });
+
+  it('is the burst limit while our count leaves tokens: a short pause, then the contact goes', async () => {
+    const { fake, app } = await start({ tokenHeaders: 'never' });
+    await app.prisma.$executeRaw`
+      INSERT INTO pipedrive_budget (id, day_start, tokens_spent, token_limit, tokens_left) VALUES (1, now(), 0, 30000, 29000)`;
+    fake.fault({ kind: 'status', status: 429, times: 1, match: { method: 'POST', path: /^\/api\/v2\/persons$/ } });
+    await request(app.app).post('/contact').send({ name: 'Ada', email: 'ada@example.com' }).expect(201);
+    await app.startWorker();
+    // Settled within the burst pause: a pause until the day's reset would not end here.
+    await waitUntilSettled(app);
+    expect((await status(app)).contacts).toMatchObject({ synced: 1, failed: 0 });
+    expect(fake.requests.filter((r) => r.method === 'POST' && r.path === '/api/v2/persons')).toHaveLength(2);
+  });
+});
+
 describe('the reserve', () => {
   it('holds bulk work back while the tokens left are at or below it; live changes still go', async () => {
     // Answers without the token headers: the count goes down from the seeded figure by our own calls.

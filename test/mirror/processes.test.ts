@@ -92,3 +92,43 @@ describe('two worker processes on one database', () => {
     for (const worker of workers) expect(await stopServer(worker, 'SIGTERM')).toBe(0);
   }, 90_000);
 });
+
+describe('four worker processes on one API token', () => {
+  let limitedFake: FakePipedrive;
+  let limitedApi: TestApp;
+  beforeAll(async () => {
+    // The lowest plan's burst limit; searches at their own limit (the index takes them anyway).
+    limitedFake = await FakePipedrive.start({ rateLimit: { limit: 20, windowMs: 2_000 } });
+  });
+  afterAll(() => limitedFake.close());
+  beforeEach(async () => {
+    limitedApi = createTestApp({ env: fastMirrorEnv(limitedFake, { CRM_SYNC_WAIT_MS: '0', SYNC_WORKER: 'false' }) });
+    await limitedApi.reset();
+  });
+  afterEach(() => limitedApi.close());
+
+  it('stay within the burst limit together: at most one call answered 429 in any window, each contact mirrored once', async () => {
+    const count = 60;
+    const env = {
+      ...fastMirrorEnv(limitedFake, { SYNC_CONCURRENCY: '4', LOG_LEVEL: 'warn' }),
+      // Runs wait their turn for the limit; the claim must outlast that.
+      SYNC_STALE_LOCK_MS: '60000',
+      DATABASE_URL: process.env.DATABASE_URL!,
+    };
+    const workers = [1, 2, 3, 4].map(() => spawnServer(env, 'src/worker.ts'));
+    children.push(...workers);
+    for (let i = 0; i < count; i += 1) {
+      await request(limitedApi.app).post('/contact').send({ name: `Lead ${i}`, email: `lead${i}@example.com` }).expect(201);
+    }
+    const synced = () => limitedApi.prisma.contact.count({ where: { syncStatus: 'synced' } });
+    await waitFor('the whole backlog to be mirrored', async () => (await synced()) === count, 60_000, 200);
+
+    expect(limitedFake.persons.size).toBe(count);
+    for (let i = 0; i < count; i += 1) expect(personsByEmail(limitedFake, `lead${i}@example.com`)).toHaveLength(1);
+    // More calls than one window holds: the limit was reached, and kept.
+    expect(limitedFake.requests.length).toBeGreaterThan(2 * 20);
+    const rejections = [...limitedFake.rejectionsPerWindow().values()];
+    expect(rejections.filter((n) => n > 1)).toEqual([]);
+    for (const worker of workers) expect(await stopServer(worker, 'SIGTERM')).toBe(0);
+  }, 120_000);
+});
