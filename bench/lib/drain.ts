@@ -16,6 +16,8 @@ export interface DrainSettings {
   headers: Record<string, string>;
   /** The share of the contacts whose email is already a person in Pipedrive (under another name). */
   existing: number;
+  /** Worker processes draining together (`npm run worker` each), on one API token. */
+  workers: number;
 }
 
 export interface DrainResult {
@@ -36,7 +38,7 @@ export interface DrainResult {
   /** acceptedPerSecond / allowedPerSecond: the same by elapsed time, which partial windows can push above 1. */
   fractionOfRate: number;
   contactsPerSecond: number;
-  windows: { spanned: number; full: number; meanAcceptedInFullWindows: number; minAcceptedInFullWindows: number; withRejections: number };
+  windows: { spanned: number; full: number; meanAcceptedInFullWindows: number; minAcceptedInFullWindows: number; withRejections: number; mostRejectionsInOne: number; rejectedIn: number[] };
   persons: number;
   duplicates: number;
   lost: number;
@@ -50,6 +52,7 @@ export interface DrainResult {
   tokens: { spent: number; perContact: number };
   peakRssMb: { api: number; worker: number };
   concurrency: string;
+  workers: number;
   passedThrough: Record<string, string>;
 }
 
@@ -132,18 +135,20 @@ export async function runDrain(databaseUrl: string, settings: DrainSettings, log
     }
     const existingPersons = fake.persons.size;
     const windowsStart = Date.now();
-    const { child: worker } = launchService({ name: 'drain worker', mode: settings.mode, role: 'worker', port: 0, settings: pipedrive });
-    children.push(worker);
-    const workerMemory = new MemorySampler(worker.pid);
-    let workerExit: number | null | undefined;
-    void worker.exited.then((code) => (workerExit = code));
+    const workers = Array.from({ length: settings.workers }, (_, i) =>
+      launchService({ name: `drain worker ${i + 1}`, mode: settings.mode, role: 'worker', port: 0, settings: pipedrive }).child,
+    );
+    children.push(...workers);
+    const workerMemory = new MemorySampler(workers[0]!.pid);
+    let exited: { worker: Child; code: number | null } | undefined;
+    for (const worker of workers) void worker.exited.then((code) => (exited ??= { worker, code }));
 
     const deadline = Date.now() + settings.timeoutMs;
     let statuses: Record<string, number> = {};
     let lastReport = Date.now();
     let finishedAt: number | undefined;
     while (Date.now() < deadline) {
-      if (workerExit !== undefined) throw new Error(`the worker exited with code ${workerExit}:\n${worker.output()}`);
+      if (exited) throw new Error(`a worker exited with code ${exited.code}:\n${exited.worker.output()}`);
       statuses = await statusCounts(databaseUrl);
       if ((statuses.synced ?? 0) + (statuses.failed ?? 0) >= settings.contacts) {
         finishedAt = Date.now();
@@ -156,7 +161,7 @@ export async function runDrain(databaseUrl: string, settings: DrainSettings, log
       await sleep(100);
     }
     const workerPeak = workerMemory.stop();
-    await stopChild(worker);
+    await Promise.all(workers.map((worker) => stopChild(worker)));
     const endedAt = finishedAt ?? Date.now();
 
     // 3. What Pipedrive saw.
@@ -223,6 +228,8 @@ export async function runDrain(databaseUrl: string, settings: DrainSettings, log
         meanAcceptedInFullWindows: fullWindows.length > 0 ? fullWindows.reduce((sum, n) => sum + n, 0) / fullWindows.length : 0,
         minAcceptedInFullWindows: fullWindows.length > 0 ? Math.min(...fullWindows) : 0,
         withRejections: [...fake.rejectionsPerWindow().values()].filter((n) => n > 0).length,
+        mostRejectionsInOne: Math.max(0, ...fake.rejectionsPerWindow().values()),
+        rejectedIn: [...fake.rejectionsPerWindow().keys()].sort((a, b) => a - b),
       },
       persons: fake.persons.size,
       existingPersons,
@@ -234,6 +241,7 @@ export async function runDrain(databaseUrl: string, settings: DrainSettings, log
       queuedLeft,
       peakRssMb: { api: apiPeak.peakMb, worker: workerPeak.peakMb },
       concurrency: process.env.SYNC_CONCURRENCY || '4 (default)',
+      workers: settings.workers,
       passedThrough,
     };
   } finally {

@@ -20,7 +20,7 @@ const WINDOW_MS = 2_000;
  * Added to the window as counted here: a call is counted when it is let through and reaches
  * Pipedrive a little later, so that a late one cannot land in the next window of Pipedrive's own.
  */
-export const WINDOW_MARGIN_MS = 50;
+export const WINDOW_MARGIN_MS = 150;
 /** The lowest burst limit of an API token (Lite): what is assumed until an answer states the plan's. */
 export const DEFAULT_BURST_LIMIT = 20;
 /** Search endpoints: 10 requests per 2 s on every plan (Pipedrive's changelog, 2022-08-16). */
