@@ -1,6 +1,7 @@
 import autocannon from 'autocannon';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FakePipedrive } from '../../testkit/fake-pipedrive';
+import { BudgetDay, budgetDayTokens, type BudgetDayResult, type BudgetDaySettings } from './budget-day';
 import { MemorySampler, freePort, stopChild, type Child } from './processes';
 import { withClient } from '../../src/db/pg-admin';
 import { launchService, serviceSettings, waitForService, type ServiceMode } from './service';
@@ -18,6 +19,8 @@ export interface DrainSettings {
   existing: number;
   /** Worker processes draining together (`npm run worker` each), on one API token. */
   workers: number;
+  /** A daily budget covering part of the backlog, with a short day (see budget-day.ts). */
+  budgetDay?: BudgetDaySettings;
 }
 
 export interface DrainResult {
@@ -53,6 +56,7 @@ export interface DrainResult {
   peakRssMb: { api: number; worker: number };
   concurrency: string;
   workers: number;
+  budgetDay?: BudgetDayResult;
   passedThrough: Record<string, string>;
 }
 
@@ -79,7 +83,10 @@ async function statusCounts(databaseUrl: string): Promise<Record<string, number>
  * the backlog drains, and checks Pipedrive ends with exactly one person per contact.
  */
 export async function runDrain(databaseUrl: string, settings: DrainSettings, log: (line: string) => void): Promise<DrainResult> {
-  const fake = await FakePipedrive.start({ rateLimit: { limit: settings.limit, windowMs: settings.windowMs } });
+  const fake = await FakePipedrive.start({
+    rateLimit: { limit: settings.limit, windowMs: settings.windowMs },
+    ...(settings.budgetDay && { dailyTokens: budgetDayTokens(settings.budgetDay, settings.contacts), dayMs: settings.budgetDay.dayMs }),
+  });
   const children: Child[] = [];
   try {
     const pipedrive = {
@@ -135,8 +142,10 @@ export async function runDrain(databaseUrl: string, settings: DrainSettings, log
     }
     const existingPersons = fake.persons.size;
     const windowsStart = Date.now();
+    const budgetDay = settings.budgetDay && new BudgetDay(settings.budgetDay, settings.contacts, databaseUrl, fake, windowsStart);
+    await budgetDay?.queueBacklogAsBulk();
     const workers = Array.from({ length: settings.workers }, (_, i) =>
-      launchService({ name: `drain worker ${i + 1}`, mode: settings.mode, role: 'worker', port: 0, settings: pipedrive }).child,
+      launchService({ name: `drain worker ${i + 1}`, mode: settings.mode, role: 'worker', port: 0, settings: { ...pipedrive, ...budgetDay?.workerSettings } }).child,
     );
     children.push(...workers);
     const workerMemory = new MemorySampler(workers[0]!.pid);
@@ -150,13 +159,14 @@ export async function runDrain(databaseUrl: string, settings: DrainSettings, log
     while (Date.now() < deadline) {
       if (exited) throw new Error(`a worker exited with code ${exited.code}:\n${exited.worker.output()}`);
       statuses = await statusCounts(databaseUrl);
-      if ((statuses.synced ?? 0) + (statuses.failed ?? 0) >= settings.contacts) {
+      await budgetDay?.step(log);
+      if ((statuses.synced ?? 0) + (statuses.failed ?? 0) >= (budgetDay?.total ?? settings.contacts)) {
         finishedAt = Date.now();
         break;
       }
       if (Date.now() - lastReport >= 15_000) {
         lastReport = Date.now();
-        log(`  drain: ${statuses.synced ?? 0}/${settings.contacts} synced after ${Math.round((Date.now() - windowsStart) / 1000)} s, ${fake.requests.length} Pipedrive requests`);
+        log(`  drain: ${statuses.synced ?? 0}/${budgetDay?.total ?? settings.contacts} synced after ${Math.round((Date.now() - windowsStart) / 1000)} s, ${fake.requests.length} Pipedrive requests`);
       }
       await sleep(100);
     }
@@ -233,7 +243,7 @@ export async function runDrain(databaseUrl: string, settings: DrainSettings, log
       },
       persons: fake.persons.size,
       existingPersons,
-      tokens: { spent: fake.tokensSpent, perContact: fake.tokensSpent / settings.contacts },
+      tokens: { spent: fake.tokensSpent, perContact: fake.tokensSpent / (budgetDay?.total ?? settings.contacts) },
       duplicates,
       lost,
       orphanPersons,
@@ -242,6 +252,7 @@ export async function runDrain(databaseUrl: string, settings: DrainSettings, log
       peakRssMb: { api: apiPeak.peakMb, worker: workerPeak.peakMb },
       concurrency: process.env.SYNC_CONCURRENCY || '4 (default)',
       workers: settings.workers,
+      budgetDay: budgetDay?.report(),
       passedThrough,
     };
   } finally {

@@ -24,6 +24,20 @@ async function start(fakeOptions: Parameters<typeof FakePipedrive.start>[0], env
 
 const status = async (app: TestApp) => (await request(app.app).get('/sync/status').expect(200)).body;
 
+/** Three contacts on a budget that covers two: the third is refused, and the whole mirror pauses until the reset. */
+async function expectDailyPauseAfterTwoOfThree(app: TestApp): Promise<void> {
+  for (const name of ['Ada', 'Grace', 'Hedy']) {
+    await request(app.app).post('/contact').send({ name, email: `${name.toLowerCase()}@example.com` }).expect(201);
+  }
+  await app.startWorker();
+  await waitFor('the daily pause', async () => (await status(app)).paused_until !== null, 10_000);
+
+  const paused = await status(app);
+  expect(paused.pause_reason).toMatch(/daily token budget is spent/);
+  expect(paused.paused_until).toBe(paused.pipedrive_tokens.resets_at);
+  expect(paused.contacts).toMatchObject({ synced: 2, pending: 1, failed: 0 });
+}
+
 describe('the budget day', () => {
   it('begins at the reset hour (UTC), the day before when that hour is yet to come', () => {
     const at = (iso: string) => new Date(iso);
@@ -52,16 +66,7 @@ describe('spending the daily budget', () => {
     // A "day" long enough for the three runs on a busy machine.
     const dayStartedBy = Date.now();
     const { fake, app } = await start({ dailyTokens: 20, dayMs: 6_000 }, { SYNC_MAX_ATTEMPTS: '1' });
-    for (const name of ['Ada', 'Grace', 'Hedy']) {
-      await request(app.app).post('/contact').send({ name, email: `${name.toLowerCase()}@example.com` }).expect(201);
-    }
-    await app.startWorker();
-    await waitFor('the daily pause', async () => (await status(app)).paused_until !== null, 10_000);
-
-    const paused = await status(app);
-    expect(paused.pause_reason).toMatch(/daily token budget is spent/);
-    expect(paused.paused_until).toBe(paused.pipedrive_tokens.resets_at);
-    expect(paused.contacts).toMatchObject({ synced: 2, pending: 1, failed: 0 });
+    await expectDailyPauseAfterTwoOfThree(app);
     const [waiting] = await app.prisma.$queryRaw<{ mirror_attempts: number }[]>`SELECT mirror_attempts FROM contacts WHERE sync_status = 'pending'`;
     expect(waiting).toEqual({ mirror_attempts: 0 });
     const refused = fake.requests.length;
@@ -81,16 +86,7 @@ describe('a 429 without the daily-token headers', () => {
     const { fake, app } = await start({ dailyTokens: 20, tokenHeaders: 'never', dayMs: 60_000 }, { SYNC_MAX_ATTEMPTS: '1' });
     await app.prisma.$executeRaw`
       INSERT INTO pipedrive_budget (id, day_start, tokens_spent, token_limit, tokens_left) VALUES (1, now(), 0, 20, 20)`;
-    for (const name of ['Ada', 'Grace', 'Hedy']) {
-      await request(app.app).post('/contact').send({ name, email: `${name.toLowerCase()}@example.com` }).expect(201);
-    }
-    await app.startWorker();
-    await waitFor('the daily pause', async () => (await status(app)).paused_until !== null, 10_000);
-
-    const paused = await status(app);
-    expect(paused.pause_reason).toMatch(/daily token budget is spent/);
-    expect(paused.paused_until).toBe(paused.pipedrive_tokens.resets_at);
-    expect(paused.contacts).toMatchObject({ synced: 2, pending: 1, failed: 0 });
+    await expectDailyPauseAfterTwoOfThree(app);
     expect([...fake.rejectionsPerWindow().values()].reduce((sum, n) => sum + n, 0)).toBe(1);
   });
 
