@@ -49,7 +49,8 @@ export interface ServiceOverrides {
 
 /** Wires the service's parts from the configuration: the one place that knows them all. */
 export function buildServices(config: Config, databaseUrl: string, logger: Logger, overrides: ServiceOverrides = {}): Services {
-  const prisma = createPrismaClient({ ...config.database, url: databaseUrl }, logger);
+  const database = createPrismaClient({ ...config.database, url: databaseUrl }, logger);
+  const prisma = database.prisma;
   const db = new TransactionScope(prisma);
   const mirrorRepository = new MirrorRepository(db);
   const apiToken = config.pipedrive.apiKey;
@@ -141,7 +142,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
       await pipedrive?.close();
       // The last calls' token counts and CRM state are written before the pool closes.
       await Promise.all(pendingWrites.map((flushed) => flushed()));
-      await prisma.$disconnect();
+      await database.close();
     },
   };
 }

@@ -1,5 +1,6 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '@prisma/client';
+import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from '../logger';
 import { classifyDatabaseError } from './errors';
@@ -14,6 +15,16 @@ export interface DatabaseOptions {
   queryTimeoutMs: number;
 }
 
+/** A Prisma client over the pool, and how to close both. */
+export interface DatabaseClient {
+  prisma: PrismaClient;
+  /** Disconnects Prisma (which ends the pool) and resolves once every connection has closed. */
+  close(): Promise<void>;
+}
+
+/** How long closing waits for the connections to end. */
+const CLOSE_WAIT_MS = 5_000;
+
 /** pg's error for a statement unanswered past query_timeout. */
 const QUERY_TIMEOUT_MESSAGE = 'Query read timeout';
 
@@ -27,7 +38,7 @@ const QUERY_TIMEOUT_MESSAGE = 'Query read timeout';
  * - statement_timeout, the same on the server side, makes PostgreSQL drop a statement its
  *   client has given up on instead of running it (or waiting for its locks) regardless.
  */
-export function createPrismaClient(options: DatabaseOptions, logger: Logger): PrismaClient {
+export function createPrismaClient(options: DatabaseOptions, logger: Logger): DatabaseClient {
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize,
@@ -38,12 +49,13 @@ export function createPrismaClient(options: DatabaseOptions, logger: Logger): Pr
   });
   pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
   reclaimBrokenConnections(pool, logger);
+  const closed = trackClosing(pool);
   const adapter = new PrismaPg(pool, { disposeExternalPool: true });
   // Every statement's failure is classified here, once (see classifyDatabaseError). The extension
   // adds no method or type, so the client keeps PrismaClient's type.
   // 'minimal': no call site captured per query (an Error and its stack each time: about 15% of
   // Prisma's CPU per statement, measured); our logs carry their own stack and request id.
-  return new PrismaClient({ adapter, errorFormat: 'minimal' }).$extends({
+  const prisma = new PrismaClient({ adapter, errorFormat: 'minimal' }).$extends({
     query: {
       async $allOperations({ args, query }) {
         try {
@@ -54,6 +66,30 @@ export function createPrismaClient(options: DatabaseOptions, logger: Logger): Pr
       },
     },
   }) as unknown as PrismaClient;
+  return {
+    prisma,
+    async close() {
+      await prisma.$disconnect();
+      await closed();
+    },
+  };
+}
+
+/**
+ * pg's `pool.end()` resolves before its connections have closed (brianc/node-postgres#2328): a
+ * database stopped right after could still cut one. This waits for each connection's own `end`.
+ */
+function trackClosing(pool: pg.Pool): () => Promise<void> {
+  const open = new Set<Promise<void>>();
+  pool.on('connect', (client) => {
+    const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+    open.add(ended);
+    void ended.then(() => open.delete(ended));
+  });
+  return async () => {
+    // Bounded: a connection still lent out (a stuck statement) must not hold shutdown for ever.
+    await Promise.race([Promise.all(open), delay(CLOSE_WAIT_MS, undefined, { ref: false })]);
+  };
 }
 
 /**

@@ -230,7 +230,8 @@ export type MirrorAction = { kind: 'pause'; minutes: number; reason: string } | 
 /** The mirror's controls, through the service's own repository. */
 export async function mirror(ctx: Context, action: MirrorAction): Promise<number> {
   await connect(ctx);
-  const prisma = createPrismaClient({ ...ctx.config.database, url: ctx.target.url }, stderrLogger());
+  const database = createPrismaClient({ ...ctx.config.database, url: ctx.target.url }, stderrLogger());
+  const prisma = database.prisma;
   try {
     const store = new MirrorRepository(new TransactionScope(prisma));
     switch (action.kind) {
@@ -250,6 +251,6 @@ export async function mirror(ctx: Context, action: MirrorAction): Promise<number
       }
     }
   } finally {
-    await prisma.$disconnect();
+    await database.close();
   }
 }

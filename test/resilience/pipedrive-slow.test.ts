@@ -13,10 +13,10 @@ import { fastMirrorEnv } from '../mirror/mirror-support';
 const SYNC_WAIT_MS = 300;
 /**
  * Over CRM_SYNC_WAIT_MS: one insert statement and the last look at the row, on two cores that the
- * worker's retries (and, on a developer's machine, other work) share: 529 ms was seen with 200.
- * Still far below what Pipedrive's faults here would cost (1.5 s, 5 s, a hang).
+ * worker's retries (and, on a developer's machine, other work) share: 529 ms was seen with 200,
+ * 667 ms with 350 in a CI run. Still below what Pipedrive's faults here would cost (1.5 s, 5 s, a hang).
  */
-const SLACK_MS = 350;
+const SLACK_MS = 700;
 /**
  * PATCH and the readiness probe do not wait for the mirror at all: they answer before a wait for it
  * could even have ended. (Their own time varies with the machine's load: the worker retries
