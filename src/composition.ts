@@ -87,6 +87,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
     });
     pipedrive = client;
     mirror = new QueuedMirror(mirrorRepository, crmHealth);
+    const index = new PersonIndex(new PersonIndexRepository(db, phones), client, { maxAgeMs: config.pipedrive.indexMaxAgeMs, upkeepLeaseMs: config.mirror.leaseMs }, logger);
     const runs = new MirrorRuns(
       mirrorRepository,
       client,
@@ -97,8 +98,9 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
         budget: budgetSettings,
       },
       logger,
-      new PersonIndex(new PersonIndexRepository(db, phones), client, { maxAgeMs: config.pipedrive.indexMaxAgeMs, upkeepLeaseMs: config.mirror.leaseMs }, logger),
+      index,
     );
+    const refreshIntervalMs = config.pipedrive.indexRefreshIntervalMs;
     startWorker = () =>
       startMirrorWorker({
         databaseUrl,
@@ -110,6 +112,12 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
         leaseMs: config.mirror.leaseMs,
         budget: budgetSettings,
         onOutcome: (outcome) => metrics.countMirrorRun(outcome),
+        // The index is filled when a key is first configured and kept fresh while no contact is
+        // matched; not while the mirror is paused (a spent day, a rate limit, an operator).
+        upkeep:
+          refreshIntervalMs > 0
+            ? { intervalMs: refreshIntervalMs, run: async () => (await mirrorRepository.paused()) || index.ready(false) }
+            : undefined,
       });
   }
 

@@ -51,6 +51,7 @@ const envSchema = z.object({
   PIPEDRIVE_DAILY_TOKEN_RESERVE: integer(0, 100_000_000).default(0),
   PIPEDRIVE_BUDGET_RESET_HOUR_UTC: integer(0, 23).default(0),
   PIPEDRIVE_INDEX_MAX_AGE_MS: integer(0, 86_400_000).default(60_000),
+  PIPEDRIVE_INDEX_REFRESH_INTERVAL_MS: integer(0, 86_400_000).default(900_000),
   CRM_SYNC_WAIT_MS: integer(0, 60_000).default(2_000),
   SYNC_WORKER: flag.default(true),
   SYNC_CONCURRENCY: integer(1, 50).default(4),
@@ -102,6 +103,8 @@ export interface Config {
     budgetResetHourUtc: number;
     /** Before matching a new contact, the person index is refreshed when older than this. */
     indexMaxAgeMs: number;
+    /** The workers refresh the person index this often, and fill it at start; 0: only before matching. */
+    indexRefreshIntervalMs: number;
   };
   mirror: MirrorSettings;
   /** How long an Idempotency-Key and its answer are kept. */
@@ -184,6 +187,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
       dailyTokenReserve: env.PIPEDRIVE_DAILY_TOKEN_RESERVE,
       budgetResetHourUtc: env.PIPEDRIVE_BUDGET_RESET_HOUR_UTC,
       indexMaxAgeMs: env.PIPEDRIVE_INDEX_MAX_AGE_MS,
+      indexRefreshIntervalMs: env.PIPEDRIVE_INDEX_REFRESH_INTERVAL_MS,
     },
     mirror: {
       waitMs: env.CRM_SYNC_WAIT_MS,

@@ -20,6 +20,8 @@ export interface MirrorWorkerOptions {
   budget: BudgetSettings;
   /** Told of every finished run. */
   onOutcome?: (outcome: MirrorOutcome) => void;
+  /** Work done at start and every `intervalMs` beside the runs (the person index's refresh). */
+  upkeep?: { intervalMs: number; run: () => Promise<unknown> };
 }
 
 export interface MirrorWorker {
@@ -88,17 +90,37 @@ export async function startMirrorWorker(options: MirrorWorkerOptions): Promise<M
     return pass;
   };
 
+  let upkeeping: Promise<void> | null = null;
+  /** One upkeep at a time; a failure waits for the next interval. */
+  const upkeep = () => {
+    if (!options.upkeep || upkeeping || stopping) return;
+    upkeeping = options.upkeep
+      .run()
+      .then(
+        () => undefined,
+        (error: unknown) => logger.warn({ err: error }, 'mirror upkeep failed; trying again at the next interval'),
+      )
+      .finally(() => {
+        upkeeping = null;
+      });
+  };
+
   const listener = await listen(options.databaseUrl, MIRROR_CHANNEL, () => void claimDue(), logger);
   const poll = setInterval(() => void claimDue(), options.pollIntervalMs);
   poll.unref();
+  const upkeepTimer = options.upkeep ? setInterval(upkeep, options.upkeep.intervalMs) : undefined;
+  upkeepTimer?.unref();
+  upkeep();
   await claimDue();
 
   return {
     async stop() {
       stopping = true;
       clearInterval(poll);
+      clearInterval(upkeepTimer);
       await listener.close();
       await pass;
+      await upkeeping;
       while (running.size > 0) await Promise.all(running);
     },
   };

@@ -299,6 +299,12 @@ export class MirrorRepository {
     return { spent: row.tokens_spent, left: row.tokens_left, limit: row.token_limit };
   }
 
+  /** Whether a pause is in force. */
+  async paused(): Promise<boolean> {
+    const rows = await this.db.client.$queryRaw<unknown[]>`SELECT 1 FROM mirror_pause WHERE paused_until > now()`;
+    return rows.length > 0;
+  }
+
   /** Ends a pause now. Returns whether one was in force. */
   async resume(): Promise<boolean> {
     return (await this.db.client.$executeRaw`DELETE FROM mirror_pause WHERE paused_until > now()`) > 0;

@@ -23,7 +23,7 @@ describe('loadConfig', () => {
         autoMigrate: true,
         embedded: { dataDir: '.data/postgres', port: 54329 },
       },
-      pipedrive: { apiKey: undefined, baseUrl: 'https://api.pipedrive.com', timeoutMs: 10_000, dailyTokenReserve: 0, budgetResetHourUtc: 0, indexMaxAgeMs: 60_000 },
+      pipedrive: { apiKey: undefined, baseUrl: 'https://api.pipedrive.com', timeoutMs: 10_000, dailyTokenReserve: 0, budgetResetHourUtc: 0, indexMaxAgeMs: 60_000, indexRefreshIntervalMs: 900_000 },
       mirror: {
         waitMs: 2000,
         runWorker: true,
@@ -84,7 +84,7 @@ describe('loadConfig', () => {
         autoMigrate: false,
         embedded: { dataDir: '/tmp/pg', port: 6000 },
       },
-      pipedrive: { apiKey: 'token', baseUrl: 'http://127.0.0.1:9999', timeoutMs: 500, dailyTokenReserve: 0, budgetResetHourUtc: 0, indexMaxAgeMs: 60_000 },
+      pipedrive: { apiKey: 'token', baseUrl: 'http://127.0.0.1:9999', timeoutMs: 500, dailyTokenReserve: 0, budgetResetHourUtc: 0, indexMaxAgeMs: 60_000, indexRefreshIntervalMs: 900_000 },
       mirror: {
         waitMs: 0,
         runWorker: false,

@@ -12,6 +12,8 @@ export const fastMirrorEnv = (fake: FakePipedrive, overrides: Record<string, str
   SYNC_RETRY_MAX_MS: '300',
   SYNC_POLL_INTERVAL_MS: '50',
   SYNC_MAX_ATTEMPTS: '20',
+  // The index is filled by the first run, not raced by a refresh at start: tests count the calls.
+  PIPEDRIVE_INDEX_REFRESH_INTERVAL_MS: '0',
   ...overrides,
 });
 

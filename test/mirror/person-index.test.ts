@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { FakePipedrive } from '../../testkit/fake-pipedrive';
 import type { TestApp } from '../support/test-app';
+import { waitFor } from '../support/wait-for';
 import { personCreations, startMirroredApp, waitUntilSettled } from './mirror-support';
 
 /** New contacts are matched in a local index of Pipedrive persons, not by search calls. */
@@ -75,6 +76,25 @@ it('is refreshed when older than PIPEDRIVE_INDEX_MAX_AGE_MS: a person added in P
   const added = fake.seedPerson({ name: 'Added in Pipedrive', email: 'new@example.com' });
   expect((await create(t, { name: 'New', email: 'new@example.com' })).crm_id).toBe(added.id);
   expect(searches()).toEqual([]);
+});
+
+it('is filled when a worker starts and refreshed every PIPEDRIVE_INDEX_REFRESH_INTERVAL_MS with no contact to match, not while paused', async () => {
+  const before = fake.seedPerson({ name: 'Before', email: 'before@example.com' });
+  t = await startMirroredApp(fake, { PIPEDRIVE_INDEX_REFRESH_INTERVAL_MS: '300', PIPEDRIVE_INDEX_MAX_AGE_MS: '0' });
+  const app = t;
+  const indexed = async () => (await app.prisma.$queryRaw<{ id: number }[]>`SELECT id FROM pipedrive_persons`).map((row) => row.id);
+  await waitFor('the backfill at start', async () => (await indexed()).includes(before.id), 5_000);
+  expect(lists()[0]!.query).toEqual({ limit: '500' });
+
+  const added = fake.seedPerson({ name: 'Added in Pipedrive', email: 'added@example.com' });
+  await waitFor('a refresh', async () => (await indexed()).includes(added.id), 5_000);
+  expect(lists().at(-1)!.query).toEqual({ limit: '500', updated_since: expect.any(String) });
+
+  await app.services.mirrorRepository.pause(new Date(Date.now() + 60_000), 'operator');
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  const whilePaused = lists().length;
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  expect(lists()).toHaveLength(whilePaused);
 });
 
 it('does not link a person deleted since it was indexed: the match is read first', async () => {
