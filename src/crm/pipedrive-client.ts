@@ -11,7 +11,8 @@ import {
   type PersonSearchField,
   type PersonUpdate,
 } from '../mirror/crm-gateway';
-import type { RateLimits, ResponseHeaders } from './shared-rate-limits';
+import { headerValue, numericHeader, type ResponseHeaders } from './response-headers';
+import type { RateLimits } from './shared-rate-limits';
 
 export interface PipedriveClientOptions {
   apiToken: string;
@@ -292,25 +293,19 @@ function retryAfter(headers: ResponseHeaders): number {
     const date = Date.parse(retryAfterHeader);
     if (!Number.isNaN(date)) return Math.max(0, date - Date.now());
   }
-  const reset = Number(headerValue(headers, 'x-ratelimit-reset'));
-  return Number.isFinite(reset) && reset >= 0 ? reset * 1000 : DEFAULT_RETRY_AFTER_MS;
+  const reset = numericHeader(headers, 'x-ratelimit-reset');
+  return reset === undefined ? DEFAULT_RETRY_AFTER_MS : reset * 1000;
 }
 
 /** The daily-token headers independent clients read; undocumented, and missing from some answers. */
 function dailyTokens(headers: ResponseHeaders): CallReport['tokens'] {
   const number = (name: string) => {
-    const value = Number(headerValue(headers, name) ?? Number.NaN);
-    return Number.isInteger(value) && value >= 0 ? value : undefined;
+    const value = numericHeader(headers, name);
+    return value !== undefined && Number.isInteger(value) ? value : undefined;
   };
   const limit = number('x-daily-ratelimit-token-limit');
   const left = number('x-daily-ratelimit-token-remaining');
   return { ...(limit !== undefined && { limit }), ...(left !== undefined && { left }) };
-}
-
-function headerValue(headers: ResponseHeaders, name: string): string | undefined {
-  const raw = headers[name];
-  const value = (Array.isArray(raw) ? raw[0] : raw)?.trim();
-  return value === '' ? undefined : value;
 }
 
 /**

@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger';
 import type { RateLimitBucket, RateLimitsRepository } from './rate-limits.repository';
-
-export type ResponseHeaders = Record<string, string | string[] | undefined>;
+import { numericHeader, type ResponseHeaders } from './response-headers';
 
 /** What the Pipedrive client asks of a rate limiter. */
 export interface RateLimits {
@@ -86,12 +85,4 @@ export class SharedRateLimits implements RateLimits {
       }),
     );
   }
-}
-
-function numericHeader(headers: ResponseHeaders, name: string): number | undefined {
-  const raw = headers[name];
-  const value = Array.isArray(raw) ? raw[0] : raw;
-  if (value === undefined || value.trim() === '') return undefined;
-  const number = Number(value);
-  return Number.isFinite(number) && number >= 0 ? number : undefined;
 }
