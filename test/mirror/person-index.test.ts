@@ -91,7 +91,8 @@ it('is filled when a worker starts and refreshed every PIPEDRIVE_INDEX_REFRESH_I
   expect(lists().at(-1)!.query).toEqual({ limit: '500', updated_since: expect.any(String) });
 
   await app.services.mirrorRepository.pause(new Date(Date.now() + 60_000), 'operator');
-  await new Promise((resolve) => setTimeout(resolve, 400));
+  // A refresh that began before the pause is let finish first.
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
   const whilePaused = lists().length;
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   expect(lists()).toHaveLength(whilePaused);
