@@ -4,8 +4,8 @@ import vendored from './pipedrive-openapi/operations.json';
 
 /**
  * Pipedrive's published contract for the operations the mirror calls (vendored from the official
- * OpenAPI documents: pipedrive-openapi/operations.json): what a request may carry, what a 200
- * answer looks like, and what each call costs in tokens.
+ * OpenAPI documents: pipedrive-openapi/operations.json): what a request may carry, what its answers
+ * look like, and what each call costs in tokens.
  */
 
 interface Parameter {
@@ -24,7 +24,7 @@ interface VendoredOperation {
     'x-token-cost': number;
     parameters?: Parameter[];
     requestBody?: { required?: boolean; content: { 'application/json'?: { schema: object } } };
-    responses: Record<string, { content?: { 'application/json'?: { schema: object } } }>;
+    responses: Partial<Record<string, { content?: { 'application/json'?: { schema: object } } }>>;
   };
 }
 
@@ -39,8 +39,11 @@ export interface Operation {
   matches(method: string, pathname: string): Record<string, string> | null;
   /** What the documents reject in this request; empty when it keeps the contract. */
   requestProblems(request: { query: Record<string, string>; params: Record<string, string>; body: unknown }): string[];
-  /** What the documents reject in this 200 answer's body. */
-  responseProblems(body: unknown): string[];
+  /**
+   * What the documents reject in this answer's body, against the schema of the status answered (200
+   * unless told); a success status the documents do not list is itself a problem.
+   */
+  responseProblems(body: unknown, status?: number): string[];
 }
 
 const ajv = new Ajv({ strict: false, allErrors: true });
@@ -92,8 +95,12 @@ function toOperation(vendoredOperation: VendoredOperation): Operation {
   );
   const bodySchema = operation.requestBody?.content['application/json']?.schema;
   const validateBody = bodySchema ? ajv.compile(bodySchema) : undefined;
-  const responseSchema = operation.responses['200']?.content?.['application/json']?.schema;
-  const validateResponse = responseSchema ? ajv.compile(responseSchema) : undefined;
+  const validateResponses = new Map(
+    Object.entries(operation.responses).flatMap(([status, response]) => {
+      const schema = response?.content?.['application/json']?.schema;
+      return schema ? [[Number(status), ajv.compile(schema)] as const] : [];
+    }),
+  );
   const parameters = operation.parameters ?? [];
   return {
     id: operation.operationId,
@@ -124,7 +131,9 @@ function toOperation(vendoredOperation: VendoredOperation): Operation {
       if (!validateBody && body !== undefined) problems.push('this operation takes no body');
       return problems;
     },
-    responseProblems(body) {
+    responseProblems(body, status = 200) {
+      if (status >= 200 && status < 300 && !(String(status) in operation.responses)) return [`status ${status} is not documented`];
+      const validateResponse = validateResponses.get(status);
       if (!validateResponse || validateResponse(body)) return [];
       const errors = (validateResponse.errors ?? []).filter(
         (error) =>

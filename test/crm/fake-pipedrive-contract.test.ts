@@ -65,6 +65,9 @@ describe('the contract itself', () => {
       'PUT /v1/persons/{id}/merge': 40,
       'GET /v1/notes': 20,
       'POST /v1/notes': 10,
+      'GET /v1/webhooks': 10,
+      'POST /v1/webhooks': 10,
+      'DELETE /v1/webhooks/{id}': 6,
     });
   });
 

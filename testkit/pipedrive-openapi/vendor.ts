@@ -20,6 +20,9 @@ const USED = [
   ['v1', '/persons/{id}/merge', 'put'],
   ['v1', '/notes', 'get'],
   ['v1', '/notes', 'post'],
+  ['v1', '/webhooks', 'get'],
+  ['v1', '/webhooks', 'post'],
+  ['v1', '/webhooks/{id}', 'delete'],
 ] as const;
 
 async function main(): Promise<void> {
