@@ -27,6 +27,10 @@ import { startMirrorWorker, type MirrorWorker } from './mirror/mirror-worker';
 import { MirrorRepository } from './mirror/mirror.repository';
 import { mirrorRoutes } from './mirror/mirror.routes';
 import { budgetDayStart, TokenBudget, type BudgetSettings } from './mirror/token-budget';
+import { DeliveriesRepository } from './inbound/deliveries.repository';
+import { InboundRepository } from './inbound/inbound.repository';
+import { InboundSync } from './inbound/inbound-sync';
+import { webhookRoutes } from './inbound/webhook.routes';
 
 export interface Services {
   prisma: PrismaClient;
@@ -39,6 +43,12 @@ export interface Services {
   metrics: Metrics;
   /** Runs the mirror; undefined when no Pipedrive key is configured. */
   startWorker?: () => Promise<MirrorWorker>;
+  /** Takes in changes made in Pipedrive (webhooks, the index refresh, the import command). */
+  inbound: InboundSync;
+  /** The Pipedrive adapter (counted against the shared budget and rate limits) and the person index; undefined without a key. */
+  pipedrive?: { client: PipedriveClient; index: PersonIndex };
+  /** POST /webhooks/pipedrive, when inbound is on and its credentials are configured. */
+  webhookRoutes: AnyRoute[];
   close(): Promise<void>;
 }
 
@@ -55,6 +65,8 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
   const mirrorRepository = new MirrorRepository(db);
   const apiToken = config.pipedrive.apiKey;
   const phones = new PhoneNumbers(config.defaultPhoneRegion);
+  const indexRepository = new PersonIndexRepository(db, phones);
+  const inbound = new InboundSync(db, new InboundRepository(db), new DeliveriesRepository(db), indexRepository, phones, config.inbound, logger);
   const budgetSettings: BudgetSettings = { reserve: config.pipedrive.dailyTokenReserve, resetHourUtc: config.pipedrive.budgetResetHourUtc };
   const metrics = new Metrics({
     queueDepth: () => mirrorRepository.queueDepth(),
@@ -62,7 +74,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
   });
 
   let mirror = overrides.mirror;
-  let pipedrive: PipedriveClient | undefined;
+  let pipedrive: Services['pipedrive'];
   let startWorker: Services['startWorker'];
   /** Writes the Pipedrive calls leave behind, finished before the pool closes. */
   const pendingWrites: (() => Promise<void>)[] = [];
@@ -85,9 +97,15 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
         metrics.observePipedrive(call.method, call.path, outcome, call.durationMs / 1000);
       },
     });
-    pipedrive = client;
     mirror = new QueuedMirror(mirrorRepository, crmHealth);
-    const index = new PersonIndex(new PersonIndexRepository(db, phones), client, { maxAgeMs: config.pipedrive.indexMaxAgeMs, upkeepLeaseMs: config.mirror.leaseMs }, logger);
+    const index = new PersonIndex(
+      indexRepository,
+      client,
+      { maxAgeMs: config.pipedrive.indexMaxAgeMs, upkeepLeaseMs: config.mirror.leaseMs },
+      logger,
+      // The refresh takes in changes as webhook deliveries do: a lost webhook delays a change, never loses it.
+      (persons, addedSince) => inbound.refreshed(persons, addedSince),
+    );
     const runs = new MirrorRuns(
       mirrorRepository,
       client,
@@ -100,6 +118,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
       logger,
       index,
     );
+    pipedrive = { client, index };
     const refreshIntervalMs = config.pipedrive.indexRefreshIntervalMs;
     startWorker = () =>
       startMirrorWorker({
@@ -146,8 +165,12 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
     budgetSettings,
     metrics,
     startWorker,
+    inbound,
+    pipedrive,
+    webhookRoutes: config.inbound.mode !== 'off' && config.inbound.webhook ? webhookRoutes(inbound, config.inbound.webhook, logger) : [],
     async close() {
-      await pipedrive?.close();
+      await inbound.close();
+      await pipedrive?.client.close();
       // The last calls' token counts and CRM state are written before the pool closes.
       await Promise.all(pendingWrites.map((flushed) => flushed()));
       await database.close();
@@ -156,9 +179,16 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
 }
 
 /** The API's routes, in the order they are mounted: the first whose method and path match answers. */
-export function apiRoutes(services: Pick<Services, 'health' | 'contactService' | 'mirrorRepository' | 'budgetSettings'>): AnyRoute[] {
+export function apiRoutes(
+  services: Pick<Services, 'health' | 'contactService' | 'mirrorRepository' | 'budgetSettings'> & Partial<Pick<Services, 'inbound' | 'webhookRoutes'>>,
+): AnyRoute[] {
   // Health first: `/contact/health` must not be taken for `/contact/:id`.
-  return [...healthRoutes(services.health), ...contactRoutes(services.contactService), ...mirrorRoutes(services.mirrorRepository, services.budgetSettings)];
+  return [
+    ...healthRoutes(services.health),
+    ...contactRoutes(services.contactService),
+    ...mirrorRoutes(services.mirrorRepository, services.budgetSettings, services.inbound),
+    ...(services.webhookRoutes ?? []),
+  ];
 }
 
 /** The HTTP app over the services, with the configuration's access rules and limits. */

@@ -5,6 +5,7 @@ import type { CountryCode } from 'libphonenumber-js/max';
 import { isPhoneRegion } from '../contacts/phone-numbers';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const INBOUND_MODES = ['apply', 'index-only', 'off'] as const;
 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -52,6 +53,10 @@ const envSchema = z.object({
   PIPEDRIVE_BUDGET_RESET_HOUR_UTC: integer(0, 23).default(0),
   PIPEDRIVE_INDEX_MAX_AGE_MS: integer(0, 86_400_000).default(60_000),
   PIPEDRIVE_INDEX_REFRESH_INTERVAL_MS: integer(0, 86_400_000).default(900_000),
+  PIPEDRIVE_INBOUND: z.enum(INBOUND_MODES).default('apply'),
+  PIPEDRIVE_IMPORT_NEW: flag.default(false),
+  PIPEDRIVE_WEBHOOK_USER: z.string().trim().min(1).max(255).optional(),
+  PIPEDRIVE_WEBHOOK_PASSWORD: z.string().min(16, 'must be at least 16 characters (Pipedrive sends it with every delivery; it is all that authenticates them)').max(255).optional(),
   CRM_SYNC_WAIT_MS: integer(0, 60_000).default(2_000),
   SYNC_WORKER: flag.default(true),
   SYNC_CONCURRENCY: integer(1, 50).default(4),
@@ -106,11 +111,26 @@ export interface Config {
     /** The workers refresh the person index this often, and fill it at start; 0: only before matching. */
     indexRefreshIntervalMs: number;
   };
+  inbound: InboundSettings;
   mirror: MirrorSettings;
   /** How long an Idempotency-Key and its answer are kept. */
   idempotencyTtlMs: number;
   /** The country of phone numbers written without a country code; absent: they are refused. */
   defaultPhoneRegion?: CountryCode;
+}
+
+/**
+ * Changes made in Pipedrive: apply (to linked contacts, field by field), index-only (the person
+ * index follows, contacts do not), off (no webhook receiver; the refresh only keeps the index).
+ */
+export type InboundMode = (typeof INBOUND_MODES)[number];
+
+export interface InboundSettings {
+  mode: InboundMode;
+  /** A person created in Pipedrive becomes a local contact (else it is only indexed). */
+  importNew: boolean;
+  /** The Basic credentials Pipedrive sends with each delivery; absent: no webhook receiver. */
+  webhook?: { user: string; password: string };
 }
 
 export interface MirrorSettings {
@@ -161,6 +181,9 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   const env = parsed.data;
+  if ((env.PIPEDRIVE_WEBHOOK_USER === undefined) !== (env.PIPEDRIVE_WEBHOOK_PASSWORD === undefined)) {
+    throw new ConfigError('Invalid configuration: PIPEDRIVE_WEBHOOK_USER and PIPEDRIVE_WEBHOOK_PASSWORD go together (set both, or neither)');
+  }
   if (env.NODE_ENV === 'production' && env.API_KEYS.length === 0) {
     throw new ConfigError('Invalid configuration: API_KEYS must be set when NODE_ENV=production (comma-separated keys)');
   }
@@ -188,6 +211,12 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
       budgetResetHourUtc: env.PIPEDRIVE_BUDGET_RESET_HOUR_UTC,
       indexMaxAgeMs: env.PIPEDRIVE_INDEX_MAX_AGE_MS,
       indexRefreshIntervalMs: env.PIPEDRIVE_INDEX_REFRESH_INTERVAL_MS,
+    },
+    inbound: {
+      mode: env.PIPEDRIVE_INBOUND,
+      importNew: env.PIPEDRIVE_IMPORT_NEW,
+      ...(env.PIPEDRIVE_WEBHOOK_USER !== undefined &&
+        env.PIPEDRIVE_WEBHOOK_PASSWORD !== undefined && { webhook: { user: env.PIPEDRIVE_WEBHOOK_USER, password: env.PIPEDRIVE_WEBHOOK_PASSWORD } }),
     },
     mirror: {
       waitMs: env.CRM_SYNC_WAIT_MS,

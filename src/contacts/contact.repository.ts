@@ -3,7 +3,7 @@ import { ForeignKeyViolationError, UniqueViolationError } from '../db/errors';
 import type { TransactionClient, TransactionScope } from '../db/transaction-scope';
 import { ContactExistsError } from './contact-errors';
 import { NotFoundError } from '../errors';
-import type { Contact, ContactChanges, ContactEvent, ContactFilter, NewContact, Note, Page, PhoneE164 } from './contact';
+import type { Contact, ContactChanges, ContactEvent, ContactFilter, NewContact, Note, Page, PhoneE164, WriteOrigin } from './contact';
 
 /** A contacts row as CONTACT_COLUMNS selects it. */
 interface ContactRow {
@@ -13,6 +13,7 @@ interface ContactRow {
   phone: string | null;
   phone_e164: string | null;
   crm_id: number | null;
+  crm_deleted: boolean;
   sync_status: Contact['syncStatus'];
   crm_synced_at: Date | null;
   crm_last_error: string | null;
@@ -35,13 +36,14 @@ interface ContactEventRow {
   id: number;
   contact_id: number;
   type: ContactEvent['type'];
+  source: ContactEvent['source'];
   payload: unknown;
   created_at: Date;
 }
 
-const CONTACT_COLUMNS = Prisma.sql`id, name, email, phone, phone_e164, crm_id, sync_status, crm_synced_at, crm_last_error, created_at, updated_at`;
+const CONTACT_COLUMNS = Prisma.sql`id, name, email, phone, phone_e164, crm_id, crm_deleted, sync_status, crm_synced_at, crm_last_error, created_at, updated_at`;
 const NOTE_COLUMNS = Prisma.sql`id, contact_id, content, crm_id, sync_status, crm_synced_at, crm_last_error, created_at`;
-const EVENT_COLUMNS = Prisma.sql`id, contact_id, type, payload, created_at`;
+const EVENT_COLUMNS = Prisma.sql`id, contact_id, type, source, payload, created_at`;
 
 /** The one place a contacts row becomes a Contact. */
 const toContact = (row: ContactRow): Contact => ({
@@ -51,6 +53,7 @@ const toContact = (row: ContactRow): Contact => ({
   phone: row.phone,
   phoneE164: row.phone_e164,
   crmId: row.crm_id,
+  crmDeleted: row.crm_deleted,
   syncStatus: row.sync_status,
   crmSyncedAt: row.crm_synced_at,
   crmLastError: row.crm_last_error,
@@ -73,6 +76,7 @@ const toContactEvent = (row: ContactEventRow): ContactEvent => ({
   id: row.id,
   contactId: row.contact_id,
   type: row.type,
+  source: row.source,
   payload: row.payload,
   createdAt: row.created_at,
 });
@@ -128,16 +132,19 @@ export class ContactRepository {
     return this.mirrored ? ('pending' as const) : ('disabled' as const);
   }
 
-  async create(input: NewContact & PhoneE164): Promise<Contact> {
+  /** `origin.bulk`: the mirror takes it after every live change (mirror_priority 1, as MirrorRepository's bulk). */
+  async create(input: NewContact & PhoneE164, origin: WriteOrigin = { source: 'api' }): Promise<Contact> {
     try {
       const [row] = await this.db.client.$queryRaw<ContactRow[]>`
         WITH created AS (
-          INSERT INTO contacts (name, email, phone, phone_e164, sync_status)
-          VALUES (${input.name}, ${input.email ?? null}, ${input.phone ?? null}, ${input.phoneE164}, ${this.initialSyncStatus}::sync_status)
+          INSERT INTO contacts (name, email, phone, phone_e164, sync_status, mirror_priority)
+          VALUES (${input.name}, ${input.email ?? null}, ${input.phone ?? null}, ${input.phoneE164}, ${this.initialSyncStatus}::sync_status,
+                  ${origin.bulk ? 1 : 0})
           RETURNING *
         ), event AS (
-          INSERT INTO contact_events (contact_id, type, payload)
-          SELECT id, 'created'::contact_event_type, jsonb_build_object('name', name, 'email', email, 'phone', phone) FROM created
+          INSERT INTO contact_events (contact_id, type, source, payload)
+          SELECT id, 'created'::contact_event_type, ${origin.source}::contact_event_source,
+                 jsonb_build_object('name', name, 'email', email, 'phone', phone) FROM created
         )
         SELECT ${CONTACT_COLUMNS} FROM created`;
       if (!row) throw new Error('creating a contact returned no row');
@@ -189,8 +196,9 @@ export class ContactRepository {
                  email = CASE WHEN changes.value ? 'email' THEN changes.value->>'email' ELSE c.email END,
                  phone = CASE WHEN changes.value ? 'phone' THEN changes.value->>'phone' ELSE c.phone END,
                  phone_e164 = CASE WHEN changes.value ? 'phone' THEN ${phoneE164 ?? null} ELSE c.phone_e164 END,
-                 -- A contact written while no CRM was configured joins the mirror with its first change.
-                 sync_status = CASE WHEN c.sync_status = 'disabled' AND ${this.mirrored} THEN 'pending'::sync_status ELSE c.sync_status END
+                 -- A contact written while no CRM was configured joins the mirror with its first change;
+                 -- one whose person the sales team deleted stays out until queued again (POST /contact/:id/sync).
+                 sync_status = CASE WHEN c.sync_status = 'disabled' AND NOT c.crm_deleted AND ${this.mirrored} THEN 'pending'::sync_status ELSE c.sync_status END
             FROM before, changes
            WHERE c.id = before.id
           RETURNING c.*

@@ -28,6 +28,7 @@ export function toContactJson(contact: ContactRecord) {
     phone: contact.phone,
     phone_e164: contact.phoneE164,
     crm_id: contact.crmId,
+    crm_deleted: contact.crmDeleted,
     sync_status: contact.syncStatus,
     crm_synced_at: contact.crmSyncedAt?.toISOString() ?? null,
     crm_last_error: contact.crmLastError,
@@ -152,6 +153,7 @@ export function contactRoutes(service: ContactService): AnyRoute[] {
             items: items.map((event) => ({
               id: event.id,
               type: event.type,
+              source: event.source,
               payload: event.payload,
               created_at: event.createdAt.toISOString(),
             })),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CONTACT_EVENT_TYPES } from './contact';
+import { CHANGE_SOURCES, CONTACT_EVENT_TYPES } from './contact';
 
 /**
  * The contact API's contract: each schema validates a payload, gives its
@@ -116,6 +116,7 @@ export const Contact = z
       .nullable()
       .meta({ description: 'The phone in E.164, as matched and sent to Pipedrive; null for a number stored before it was read as valid', example: '+442079460000' }),
     crm_id: z.number().int().nullable().meta({ description: 'Pipedrive person id, once mirrored' }),
+    crm_deleted: z.boolean().meta({ description: 'The sales team deleted its Pipedrive person: the contact is kept but not mirrored until POST /contact/{id}/sync' }),
     sync_status: SyncStatus,
     crm_synced_at: z.iso.datetime().nullable(),
     crm_last_error: z.string().nullable(),
@@ -175,6 +176,7 @@ export const ContactEvent = z
   .object({
     id: z.number().int(),
     type: z.enum(CONTACT_EVENT_TYPES),
+    source: z.enum(CHANGE_SOURCES).meta({ description: 'Where the change came from: api (a caller), pipedrive (the sales team, by webhook or refresh), import (an operator\'s import), mirror (the Pipedrive mirror\'s own work)' }),
     payload: z.record(z.string(), z.unknown()).meta({ description: 'Details of the event; its fields depend on the type' }),
     created_at: z.iso.datetime(),
   })

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CrmDisabledError } from './contact-errors';
 import { NotFoundError, ValidationError } from '../errors';
-import type { Contact, ContactChanges, ContactEvent, ContactFilter, NewContact, Note, Page } from './contact';
+import type { Contact, ContactChanges, ContactEvent, ContactFilter, NewContact, Note, Page, WriteOrigin } from './contact';
 import type { ContactRepository } from './contact.repository';
 import type { ContactMirror } from './mirror-port';
 import { PhoneNumbers } from './phone-numbers';
@@ -37,8 +37,19 @@ export class ContactService {
   }
 
   /** Records a contact; its mirror runs once the write is committed (see `awaitContactMirror`). */
-  createContact(input: NewContact): Promise<Contact> {
-    return this.contacts.create({ ...input, phoneE164: this.phoneE164(input.phone, 'phone') });
+  createContact(input: NewContact, origin?: WriteOrigin): Promise<Contact> {
+    return this.contacts.create({ ...input, phoneE164: this.phoneE164(input.phone, 'phone') }, origin);
+  }
+
+  /**
+   * What creating the contact would meet, without writing it: throws ValidationError as
+   * `createContact` would; returns the id of the contact that has its email already, else null.
+   */
+  async checkNewContact(input: NewContact): Promise<number | null> {
+    this.phoneE164(input.phone, 'phone');
+    if (!input.email) return null;
+    const { items } = await this.contacts.list({ email: input.email, skip: 0, limit: 1 });
+    return items[0]?.id ?? null;
   }
 
   /** The contact once its first mirror is done, or as it is after CRM_SYNC_WAIT_MS. Call after the commit. */

@@ -19,6 +19,8 @@ export interface Contact {
   phoneE164: string | null;
   /** Its Pipedrive person, once linked. */
   crmId: number | null;
+  /** The sales team deleted its person in Pipedrive: it is not mirrored until queued again. */
+  crmDeleted: boolean;
   syncStatus: SyncStatus;
   crmSyncedAt: Date | null;
   crmLastError: string | null;
@@ -38,16 +40,30 @@ export interface Note {
   createdAt: Date;
 }
 
-export const CONTACT_EVENT_TYPES = ['created', 'updated', 'note_added', 'crm_synced', 'crm_failed', 'crm_unlinked'] as const;
+export const CONTACT_EVENT_TYPES = ['created', 'updated', 'note_added', 'crm_synced', 'crm_failed', 'crm_unlinked', 'crm_linked'] as const;
 export type ContactEventType = (typeof CONTACT_EVENT_TYPES)[number];
+
+/**
+ * Where a change came from: a caller of the API, the sales team in Pipedrive (a webhook or a
+ * refresh), an operator's import, or the mirror's own work.
+ */
+export const CHANGE_SOURCES = ['api', 'pipedrive', 'import', 'mirror'] as const;
+export type ChangeSource = (typeof CHANGE_SOURCES)[number];
 
 /** One entry of a contact's audit trail. */
 export interface ContactEvent {
   id: number;
   contactId: number;
   type: ContactEventType;
+  source: ChangeSource;
   payload: unknown;
   createdAt: Date;
+}
+
+/** Who writes a contact, for its audit trail; `bulk`: the mirror takes it after every live change (an import). */
+export interface WriteOrigin {
+  source: ChangeSource;
+  bulk?: boolean;
 }
 
 /** A contact to record: email and phone may be absent. */

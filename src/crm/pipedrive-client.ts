@@ -13,6 +13,7 @@ import {
 } from '../mirror/crm-gateway';
 import { headerValue, numericHeader, type ResponseHeaders } from './response-headers';
 import type { RateLimits } from './shared-rate-limits';
+import type { NewWebhookSubscription, WebhookSubscription, WebhookSubscriptions } from '../inbound/webhook-subscriptions';
 
 export interface PipedriveClientOptions {
   apiToken: string;
@@ -61,12 +62,14 @@ interface Call<T> {
   body?: unknown;
   /** The answer to a 404/410, which otherwise fails as 'rejected'. */
   notFound?: T;
+  /** The success envelope has no `data` (a delete). */
+  withoutData?: boolean;
   /** `data` and `additional_data` of Pipedrive's envelope. */
   parse: (data: unknown, describe: string, additionalData: unknown) => T;
 }
 
 /** The CRM gateway over Pipedrive's REST API: persons through v2, notes through v1. */
-export class PipedriveClient implements CrmGateway {
+export class PipedriveClient implements CrmGateway, WebhookSubscriptions {
   // A private field: the token must not show up when the client is logged or inspected.
   readonly #apiToken: string;
   private readonly pool: Pool;
@@ -179,6 +182,37 @@ export class PipedriveClient implements CrmGateway {
     });
   }
 
+  listWebhooks(): Promise<WebhookSubscription[]> {
+    return this.call({
+      method: 'GET',
+      path: '/v1/webhooks',
+      tokenCost: 10,
+      parse: (data, describe) => {
+        if (data === null) return [];
+        if (!Array.isArray(data)) throw unexpectedShape(describe);
+        return data.map((item) => toWebhook(item, describe));
+      },
+    });
+  }
+
+  createWebhook(subscription: NewWebhookSubscription): Promise<WebhookSubscription> {
+    const body = {
+      subscription_url: subscription.url,
+      event_action: subscription.action,
+      event_object: subscription.object,
+      name: subscription.name,
+      http_auth_user: subscription.user,
+      http_auth_password: subscription.password,
+      version: '2.0',
+    };
+    return this.call({ method: 'POST', path: '/v1/webhooks', tokenCost: 10, body, parse: toWebhook });
+  }
+
+  async deleteWebhook(id: number): Promise<void> {
+    // Answered without `data`: { success: true, status: 'ok' }.
+    await this.call({ method: 'DELETE', path: `/v1/webhooks/${id}`, tokenCost: 6, withoutData: true, parse: () => undefined });
+  }
+
   close(): Promise<void> {
     return this.pool.close();
   }
@@ -234,7 +268,7 @@ export class PipedriveClient implements CrmGateway {
     const { status, headers } = response;
     const envelope = parseJson(response.text);
     if (status >= 200 && status < 300) {
-      if (!isRecord(envelope) || envelope.success !== true || !('data' in envelope)) {
+      if (!isRecord(envelope) || envelope.success !== true || (!('data' in envelope) && !call.withoutData)) {
         throw new CrmError('unavailable', `${describe}: ${status} response is not a Pipedrive JSON envelope`, { status });
       }
       return call.parse(envelope.data, describe, envelope.additional_data);
@@ -273,6 +307,20 @@ export class PipedriveClient implements CrmGateway {
   }
 }
 
+function toWebhook(data: unknown, describe: string): WebhookSubscription {
+  if (!isRecord(data) || typeof data.id !== 'number' || typeof data.subscription_url !== 'string') throw unexpectedShape(describe);
+  const text = (value: unknown) => (typeof value === 'string' ? value : '');
+  return {
+    id: data.id,
+    url: data.subscription_url,
+    action: text(data.event_action),
+    object: text(data.event_object),
+    version: text(data.version),
+    active: data.is_active === 1 || data.is_active === true,
+    user: typeof data.http_auth_user === 'string' && data.http_auth_user !== '' ? data.http_auth_user : null,
+  };
+}
+
 /** A new person's list: the one value, primary. */
 function contactItems(value: string | null): ContactItem[] {
   return value === null ? [] : [{ value, primary: true, label: 'work' }];
@@ -309,18 +357,36 @@ function dailyTokens(headers: ResponseHeaders): CallReport['tokens'] {
 }
 
 /**
+ * A person as Pipedrive writes it: in v2 API answers and webhook v2 deliveries (`data`); null when
+ * it is not one.
+ */
+export function parsePerson(data: unknown): CrmPerson | null {
+  try {
+    return toPerson(data, 'person');
+  } catch {
+    return null;
+  }
+}
+
+/**
  * A v2 person (emails and phones as `{ value, primary, label }`, primary first) or a search
  * result item (emails and phones as plain strings).
  */
 function toPerson(data: unknown, describe: string): CrmPerson {
   if (!isRecord(data) || typeof data.id !== 'number' || typeof data.name !== 'string') throw unexpectedShape(describe);
-  const updatedAt = typeof data.update_time === 'string' ? new Date(data.update_time) : undefined;
+  const time = (value: unknown) => {
+    const date = typeof value === 'string' ? new Date(value) : undefined;
+    return date && !Number.isNaN(date.getTime()) ? date : undefined;
+  };
+  const updatedAt = time(data.update_time);
+  const addedAt = time(data.add_time);
   return {
     id: data.id,
     name: data.name,
     emails: contactValues(data.emails),
     phones: contactValues(data.phones),
-    ...(updatedAt && !Number.isNaN(updatedAt.getTime()) && { updatedAt }),
+    ...(updatedAt && { updatedAt }),
+    ...(addedAt && { addedAt }),
   };
 }
 

@@ -5,7 +5,11 @@ import { UnauthorizedError } from './http-errors';
 /** Paths anyone may call: probes and the API's own description. */
 const OPEN_PATHS = [/^\/health$/, /^\/contact\/health$/, /^\/openapi\.json$/, /^\/docs(\/.*)?$/];
 
-export const isOpenPath = (path: string) => OPEN_PATHS.some((pattern) => pattern.test(path));
+/** Paths whose routes authenticate their callers themselves: Pipedrive's webhook deliveries (Basic credentials). */
+const OWN_AUTH_PATHS = [/^\/webhooks\/pipedrive$/];
+
+/** Paths that need no API key, and count against no caller's rate limit. */
+export const isOpenPath = (path: string) => OPEN_PATHS.some((pattern) => pattern.test(path)) || OWN_AUTH_PATHS.some((pattern) => pattern.test(path));
 
 const digest = (key: string) => createHash('sha256').update(key).digest();
 

@@ -47,6 +47,11 @@ export interface Route<B extends Schema = undefined, Q extends ObjectSchema = un
   responses: Record<number, ResponseSpec>;
   /** Honours the Idempotency-Key header: `handle` then runs in the transaction that stores the answer. */
   idempotent?: boolean;
+  /**
+   * The route's own authentication (instead of the API keys: see api-keys.ts, OWN_AUTH_PATHS),
+   * checked before the input is read; throws UnauthorizedError.
+   */
+  authenticate?: (header: (name: string) => string | undefined) => void;
   handle(input: { body: Parsed<B>; query: Parsed<Q>; params: Parsed<P> }): Promise<RouteResult>;
 }
 
@@ -100,6 +105,7 @@ export function mountRoutes(router: Router, routes: readonly AnyRoute[], options
   const { inFlight, idempotency } = options;
   for (const route of routes) {
     router[route.method](route.path, (req: Request, res: Response) => {
+      route.authenticate?.((name) => req.get(name));
       const input = {
         params: parse(route.params, req.params, 'path parameters'),
         query: parse(route.query, req.query, 'query'),

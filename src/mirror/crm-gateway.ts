@@ -19,6 +19,8 @@ export interface CrmPerson {
   phones: ContactItem[];
   /** When the person last changed in the CRM; absent from search results. */
   updatedAt?: Date;
+  /** When the person was added to the CRM; absent from search results. */
+  addedAt?: Date;
 }
 
 /** One page of persons, oldest id first; `nextCursor` null on the last page. */

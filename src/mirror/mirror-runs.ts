@@ -67,6 +67,11 @@ export class MirrorRuns {
   async run(claim: MirrorClaim): Promise<MirrorOutcome> {
     const work = await this.store.work(claim);
     if (!work) return 'synced'; // deleted since: nothing left to mirror
+    if (work.contact.crmDeleted) {
+      // Its person was deleted in Pipedrive since the claim: not created again.
+      await this.store.releaseDone(work.contactId);
+      return 'synced';
+    }
     try {
       await this.mirror(work);
       await this.store.releaseDone(work.contactId);
@@ -101,13 +106,14 @@ export class MirrorRuns {
   private async mirrorContact(work: MirrorWork): Promise<number> {
     const { contact } = work;
     if (contact.crmId === null) return this.ensurePerson(work);
+    let answer: CrmPerson | null;
     try {
-      await this.bringInLine(contact.crmId, contact, work.pushed, null);
+      answer = await this.bringInLine(contact.crmId, contact, work.pushed, null);
     } catch (error) {
       if (!isGone(error)) throw error;
       return this.relink(work, contact.crmId, describe(error));
     }
-    await this.store.contactMirrored(work, contact.crmId, personFields(contact), 'updated');
+    await this.store.contactMirrored(work, contact.crmId, personFields(contact), 'updated', answer?.updatedAt ?? null);
     return contact.crmId;
   }
 
@@ -138,16 +144,20 @@ export class MirrorRuns {
     await this.store.unlinkPerson(work.contactId, goneId, reason);
     await this.index?.markGone(goneId);
     this.logger.warn({ contactId: work.contactId, crmId: goneId, reason }, 'linked Pipedrive person is gone; linking the contact again');
-    // Pipedrive changed under us: the index is refreshed first, so that a merge's survivor is found.
-    return this.ensurePerson({ ...work, contact: { ...work.contact, crmId: null }, pushed: null }, true);
+    // The survivor of a merge, when a webhook named it; else the index is refreshed first, so that
+    // the person with the contact's email or phone (a merge's survivor too) is found.
+    const survivor = (await this.index?.survivorOf(goneId)) ?? null;
+    const unlinked = { ...work, contact: { ...work.contact, crmId: null }, pushed: null };
+    if (survivor !== null && !(await this.store.isPersonLinked(survivor))) return this.ensurePerson(unlinked, false, survivor);
+    return this.ensurePerson(unlinked, true);
   }
 
   /**
    * Updates the person so that it shows the contact (see person-update.ts), reading it first when
    * an email or phone list must change (the update replaces the whole list), unless `known` was just
-   * read (`current`).
+   * read (`current`). Returns the person as Pipedrive last answered it here; null when not asked.
    */
-  private async bringInLine(personId: number, contact: Contact, pushed: NewPerson | null, known: CrmPerson | null, current = false): Promise<void> {
+  private async bringInLine(personId: number, contact: Contact, pushed: NewPerson | null, known: CrmPerson | null, current = false): Promise<CrmPerson | null> {
     const wanted = personFields(contact);
     let person: CrmPerson | null = current ? known : null;
     if (!current && needsLists(wanted, pushed, known, this.settings.phones)) {
@@ -156,7 +166,10 @@ export class MirrorRuns {
       await this.index?.record(person);
     }
     const update = personUpdate(wanted, pushed, person ?? known, this.settings.phones);
-    if (Object.keys(update).length > 0) await this.index?.record(await this.crm.updatePerson(personId, update));
+    if (Object.keys(update).length === 0) return person;
+    const updated = await this.crm.updatePerson(personId, update);
+    await this.index?.record(updated);
+    return updated;
   }
 
   /**
@@ -164,9 +177,11 @@ export class MirrorRuns {
    * be found: a retry after a request that reached Pipedrive but whose answer was lost
    * finds the person it created instead of creating a second one.
    */
-  private async ensurePerson(work: MirrorWork, refreshIndex = false): Promise<number> {
+  private async ensurePerson(work: MirrorWork, refreshIndex = false, survivorId: number | null = null): Promise<number> {
     const { contact } = work;
-    let existing = await this.findUnlinkedPerson(contact, work.attempt, refreshIndex);
+    // A known survivor is read below, as any match from the index is.
+    let existing =
+      survivorId !== null ? { id: survivorId, name: '', emails: [], phones: [] } : await this.findUnlinkedPerson(contact, work.attempt, refreshIndex);
     if (existing && this.index) {
       // The index learns of deletions late (lists leave deleted persons out): a match is read before
       // it is linked (1 token), which also gives its labels.
@@ -175,11 +190,12 @@ export class MirrorRuns {
       else await this.index.markGone(existing.id);
       existing = current;
     }
+    let linkedAnswer: CrmPerson | null = null;
     if (existing) {
       try {
         // The local row is the truth: the person's name follows it, and it gets the contact's email
         // and phone beside its own.
-        await this.bringInLine(existing.id, contact, null, existing, this.index !== undefined);
+        linkedAnswer = await this.bringInLine(existing.id, contact, null, existing, this.index !== undefined);
         this.logger.info({ contactId: contact.id, crmId: existing.id }, 'linked contact to an existing Pipedrive person');
       } catch (error) {
         if (!isGone(error)) throw error;
@@ -189,15 +205,18 @@ export class MirrorRuns {
       }
     }
     let personId: number;
+    let updatedAt: Date | null = null;
     if (existing) {
       personId = existing.id;
+      updatedAt = linkedAnswer?.updatedAt ?? null;
     } else {
       const created = await this.crm.createPerson(personFields(contact));
       await this.index?.record(created);
       personId = created.id;
+      updatedAt = created.updatedAt ?? null;
     }
     await this.store.linkPerson(contact.id, personId);
-    await this.store.contactMirrored(work, personId, personFields(contact), existing ? 'linked' : 'created');
+    await this.store.contactMirrored(work, personId, personFields(contact), existing ? 'linked' : 'created', updatedAt);
     return personId;
   }
 

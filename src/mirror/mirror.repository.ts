@@ -79,7 +79,7 @@ export class MirrorRepository {
          SET mirror_claimed_until = now() + make_interval(secs => ${leaseMs}::float8 / 1000),
              mirror_attempts = c.mirror_attempts + 1
         FROM (SELECT id FROM contacts
-               WHERE mirror_due_at <= now() AND (mirror_claimed_until IS NULL OR mirror_claimed_until <= now())
+               WHERE mirror_due_at <= now() AND (mirror_claimed_until IS NULL OR mirror_claimed_until <= now()) AND NOT crm_deleted
                  AND NOT EXISTS (SELECT 1 FROM mirror_pause WHERE paused_until > now())
                  AND (mirror_priority = ${PRIORITY.live} OR NOT EXISTS (
                    SELECT 1 FROM pipedrive_budget WHERE day_start >= ${budget.dayStart} AND tokens_left <= ${budget.reserve}))
@@ -121,26 +121,28 @@ export class MirrorRepository {
       WITH unlinked AS (
         UPDATE contacts SET crm_id = NULL, crm_pushed = NULL WHERE id = ${contactId} AND crm_id = ${crmId} RETURNING id
       )
-      INSERT INTO contact_events (contact_id, type, payload)
-      SELECT id, 'crm_unlinked'::contact_event_type, jsonb_build_object('crm_id', ${crmId}::int, 'reason', ${reason}::text) FROM unlinked`;
+      INSERT INTO contact_events (contact_id, type, source, payload)
+      SELECT id, 'crm_unlinked'::contact_event_type, 'mirror'::contact_event_source, jsonb_build_object('crm_id', ${crmId}::int, 'reason', ${reason}::text) FROM unlinked`;
   }
 
   /**
    * The contact's state at `version` is in Pipedrive (`pushed`): synced, unless it changed again
-   * meanwhile. `action` says what reached Pipedrive, for the audit trail.
+   * meanwhile. `action` says what reached Pipedrive, for the audit trail; `crmUpdatedAt`, the
+   * person's update time in the answer, makes an older state delivered later stale.
    */
-  async contactMirrored(work: MirrorClaim, crmId: number, pushed: NewPerson, action: 'created' | 'linked' | 'updated'): Promise<void> {
+  async contactMirrored(work: MirrorClaim, crmId: number, pushed: NewPerson, action: 'created' | 'linked' | 'updated', crmUpdatedAt: Date | null): Promise<void> {
     await this.db.client.$executeRaw`
       WITH mirrored AS (
         UPDATE contacts
            SET mirrored_version = GREATEST(mirrored_version, ${work.version}), crm_pushed = ${JSON.stringify(pushed)}::jsonb,
+               crm_updated_at = GREATEST(crm_updated_at, ${crmUpdatedAt}::timestamptz),
                crm_synced_at = now(), crm_last_error = NULL,
                sync_status = CASE WHEN change_version > ${work.version} THEN 'pending'::sync_status ELSE 'synced'::sync_status END
          WHERE id = ${work.contactId}
         RETURNING id
       )
-      INSERT INTO contact_events (contact_id, type, payload)
-      SELECT id, 'crm_synced'::contact_event_type, jsonb_build_object('crm_id', ${crmId}::int, 'action', ${action}::text) FROM mirrored`;
+      INSERT INTO contact_events (contact_id, type, source, payload)
+      SELECT id, 'crm_synced'::contact_event_type, 'mirror'::contact_event_source, jsonb_build_object('crm_id', ${crmId}::int, 'action', ${action}::text) FROM mirrored`;
   }
 
   async noteMirrored(note: Note, crmNoteId: number): Promise<void> {
@@ -150,8 +152,8 @@ export class MirrorRepository {
          WHERE id = ${note.id}
         RETURNING id, contact_id
       )
-      INSERT INTO contact_events (contact_id, type, payload)
-      SELECT contact_id, 'crm_synced'::contact_event_type, jsonb_build_object('note_id', id, 'crm_note_id', ${crmNoteId}::int) FROM mirrored`;
+      INSERT INTO contact_events (contact_id, type, source, payload)
+      SELECT contact_id, 'crm_synced'::contact_event_type, 'mirror'::contact_event_source, jsonb_build_object('note_id', id, 'crm_note_id', ${crmNoteId}::int) FROM mirrored`;
   }
 
   /**
@@ -172,10 +174,10 @@ export class MirrorRepository {
          WHERE ${final} AND contact_id = ${work.contactId} AND sync_status = 'pending'
         RETURNING id, contact_id
       )
-      INSERT INTO contact_events (contact_id, type, payload)
-      SELECT id, 'crm_failed'::contact_event_type, jsonb_build_object('error', ${message}::text) FROM contact WHERE ${final} AND sync_status = 'failed'
+      INSERT INTO contact_events (contact_id, type, source, payload)
+      SELECT id, 'crm_failed'::contact_event_type, 'mirror'::contact_event_source, jsonb_build_object('error', ${message}::text) FROM contact WHERE ${final} AND sync_status = 'failed'
       UNION ALL
-      SELECT contact_id, 'crm_failed'::contact_event_type, jsonb_build_object('note_id', id, 'error', ${message}::text) FROM failed_notes`;
+      SELECT contact_id, 'crm_failed'::contact_event_type, 'mirror'::contact_event_source, jsonb_build_object('note_id', id, 'error', ${message}::text) FROM failed_notes`;
   }
 
   /** The note could not be added. Not `final`: the error is kept while retrying; `final`: the note is failed. */
@@ -187,8 +189,8 @@ export class MirrorRepository {
          WHERE id = ${note.id}
         RETURNING id, contact_id, sync_status
       )
-      INSERT INTO contact_events (contact_id, type, payload)
-      SELECT contact_id, 'crm_failed'::contact_event_type, jsonb_build_object('note_id', id, 'error', ${message}::text)
+      INSERT INTO contact_events (contact_id, type, source, payload)
+      SELECT contact_id, 'crm_failed'::contact_event_type, 'mirror'::contact_event_source, jsonb_build_object('note_id', id, 'error', ${message}::text)
         FROM failed WHERE sync_status = 'failed'`;
   }
 
@@ -229,7 +231,7 @@ export class MirrorRepository {
         UPDATE notes SET sync_status = 'pending' WHERE contact_id = ${contactId} AND sync_status = 'failed' RETURNING id
       ), contact AS (
         UPDATE contacts
-           SET sync_status = 'pending', crm_pushed = CASE WHEN sync_status = 'synced' THEN NULL ELSE crm_pushed END,
+           SET sync_status = 'pending', crm_deleted = false, crm_pushed = CASE WHEN sync_status = 'synced' THEN NULL ELSE crm_pushed END,
                mirror_queued_at = COALESCE(mirror_queued_at, now()), mirror_due_at = now(), mirror_attempts = 0,
                mirror_priority = ${PRIORITY[priority]}
          WHERE id = ${contactId}
@@ -259,6 +261,28 @@ export class MirrorRepository {
       )
       SELECT (SELECT count(*) FROM failed_contacts)::int AS contacts, (SELECT count(*) FROM notes_queued)::int AS notes`;
     return { contacts: row?.contacts ?? 0, notes: row?.notes ?? 0 };
+  }
+
+  /** Contacts never mirrored: written while no Pipedrive key was configured (and not deleted from Pipedrive since). */
+  async countNeverMirrored(): Promise<number> {
+    const [row] = await this.db.client.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM contacts WHERE sync_status = 'disabled' AND crm_id IS NULL AND NOT crm_deleted`;
+    return row?.n ?? 0;
+  }
+
+  /** Queues up to `limit` never-mirrored contacts as bulk work, lowest id first; returns how many. */
+  async queueNeverMirrored(limit: number): Promise<number> {
+    // The trigger queues a contact leaving disabled; mirror_priority set here stays (bulk).
+    return this.db.client.$executeRaw`
+      UPDATE contacts SET sync_status = 'pending', mirror_priority = ${PRIORITY.bulk}
+       WHERE id IN (SELECT id FROM contacts WHERE sync_status = 'disabled' AND crm_id IS NULL AND NOT crm_deleted ORDER BY id LIMIT ${limit})`;
+  }
+
+  /** Contacts waiting as bulk work. */
+  async bulkQueued(): Promise<number> {
+    const [row] = await this.db.client.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM contacts WHERE mirror_due_at IS NOT NULL AND mirror_priority = ${PRIORITY.bulk}`;
+    return row?.n ?? 0;
   }
 
   /** Starts no mirror work before `until`; a longer pause in force stays. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { commonErrors } from '../http/error-response';
 import { defineRoute, type AnyRoute } from '../http/route';
+import type { InboundStatus } from '../inbound/inbound-sync';
 import type { MirrorRepository } from './mirror.repository';
 import { budgetDayStart, type BudgetSettings } from './token-budget';
 
@@ -33,10 +34,22 @@ const SyncStatus = z
         resets_at: z.iso.datetime().meta({ description: 'When the budget next comes back (PIPEDRIVE_BUDGET_RESET_HOUR_UTC)' }),
       })
       .meta({ description: 'Pipedrive\'s daily token budget, shared by every app and user of the company' }),
+    inbound: z
+      .object({
+        mode: z.enum(['apply', 'index-only', 'off']).meta({ description: 'PIPEDRIVE_INBOUND' }),
+        last_delivery_at: z.iso.datetime().nullable().meta({ description: 'When the last webhook delivery was received; null before any' }),
+        deliveries_waiting: z.number().int().meta({ description: 'Deliveries recorded and not yet processed' }),
+        deliveries_failed: z.number().int().meta({ description: 'Of those, the ones whose last processing failed (tried again shortly)' }),
+        delivery_lag_seconds: z.number().nullable().meta({ description: 'From the change in Pipedrive to its processing here, for the last delivery processed' }),
+        last_refresh_at: z.iso.datetime().nullable().meta({ description: 'When the last refresh of the person index (which also finds changes whose webhook was lost) began' }),
+        refresh_age_seconds: z.number().nullable().meta({ description: 'How long ago that was: a change whose webhook was lost arrives within the refresh interval' }),
+      })
+      .nullable()
+      .meta({ description: 'Changes made in Pipedrive, taken in (two-way sync); null when PIPEDRIVE_INBOUND=off' }),
   })
   .meta({ id: 'SyncStatus' });
 
-export function mirrorRoutes(store: MirrorRepository, budget: BudgetSettings): AnyRoute[] {
+export function mirrorRoutes(store: MirrorRepository, budget: BudgetSettings, inbound?: { status(): Promise<InboundStatus> }): AnyRoute[] {
   return [
     defineRoute({
       method: 'get',
@@ -47,8 +60,9 @@ export function mirrorRoutes(store: MirrorRepository, budget: BudgetSettings): A
       handle: async () => {
         const now = new Date();
         const dayStart = budgetDayStart(now, budget.resetHourUtc);
-        const overview = await store.overview(dayStart);
+        const [overview, incoming] = await Promise.all([store.overview(dayStart), inbound?.status() ?? null]);
         const oldest = overview.oldestQueuedAt;
+        const seconds = (ms: number | null) => (ms === null ? null : Math.max(0, ms / 1000));
         return {
           status: 200,
           body: {
@@ -64,6 +78,15 @@ export function mirrorRoutes(store: MirrorRepository, budget: BudgetSettings): A
               limit: overview.tokens.limit,
               reserve: budget.reserve,
               resets_at: new Date(dayStart.getTime() + 86_400_000).toISOString(),
+            },
+            inbound: incoming && {
+              mode: incoming.mode,
+              last_delivery_at: incoming.lastDeliveryAt?.toISOString() ?? null,
+              deliveries_waiting: incoming.deliveriesWaiting,
+              deliveries_failed: incoming.deliveriesFailed,
+              delivery_lag_seconds: seconds(incoming.lastDeliveryLagMs),
+              last_refresh_at: incoming.lastRefreshAt?.toISOString() ?? null,
+              refresh_age_seconds: seconds(incoming.lastRefreshAt && now.getTime() - incoming.lastRefreshAt.getTime()),
             },
           },
         };

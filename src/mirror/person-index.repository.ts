@@ -36,9 +36,39 @@ export class PersonIndexRepository {
        WHERE p.updated_at <= EXCLUDED.updated_at`;
   }
 
-  /** Pipedrive answered 404/410 for the person: deleted or merged away, never matched again. */
-  async markGone(id: number): Promise<void> {
-    await this.db.client.$executeRaw`UPDATE pipedrive_persons SET gone = true, indexed_at = now() WHERE id = ${id}`;
+  /**
+   * The person is deleted or merged away (into `mergedInto`, when known): never matched again. Its
+   * update time moves to `at`, so that an older state delivered late does not bring it back.
+   */
+  async markGone(id: number, at: Date | null = null, mergedInto: number | null = null): Promise<void> {
+    await this.db.client.$executeRaw`
+      UPDATE pipedrive_persons
+         SET gone = true, indexed_at = now(), updated_at = GREATEST(updated_at, ${at}::timestamptz),
+             merged_into = COALESCE(${mergedInto}::int, merged_into)
+       WHERE id = ${id}`;
+  }
+
+  /** Whether the index knows the person as deleted or merged away. */
+  async isGone(id: number): Promise<boolean> {
+    const rows = await this.db.client.$queryRaw<unknown[]>`SELECT 1 FROM pipedrive_persons WHERE id = ${id} AND gone`;
+    return rows.length > 0;
+  }
+
+  /**
+   * The person a merged-away one lives on in: its survivor, or the survivor's own survivor; null
+   * when the index knows of no merge, or the last survivor is gone too.
+   */
+  async survivorOf(id: number): Promise<number | null> {
+    const [row] = await this.db.client.$queryRaw<{ id: number; gone: boolean }[]>`
+      WITH RECURSIVE chain AS (
+        SELECT merged_into AS id, 1 AS depth FROM pipedrive_persons WHERE id = ${id} AND merged_into IS NOT NULL
+        UNION ALL
+        SELECT p.merged_into, chain.depth + 1 FROM chain JOIN pipedrive_persons p ON p.id = chain.id
+         WHERE p.merged_into IS NOT NULL AND chain.depth < 20
+      )
+      SELECT chain.id, COALESCE(p.gone, false) AS gone FROM chain LEFT JOIN pipedrive_persons p ON p.id = chain.id
+       ORDER BY depth DESC LIMIT 1`;
+    return row && !row.gone ? row.id : null;
   }
 
   /**

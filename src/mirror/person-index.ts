@@ -30,6 +30,8 @@ export class PersonIndex {
     private readonly crm: CrmGateway,
     private readonly settings: PersonIndexSettings,
     private readonly logger: Logger,
+    /** Told of every page a backfill or refresh reads, after it is indexed, with the time persons count as new from. */
+    private readonly onPage?: (persons: CrmPerson[], addedSince: Date | undefined) => Promise<void>,
   ) {}
 
   /**
@@ -52,6 +54,7 @@ export class PersonIndex {
       do {
         const page = await this.crm.listPersons({ updatedSince, cursor, limit: PAGE_SIZE });
         await this.store.upsert(page.persons);
+        await this.onPage?.(page.persons, updatedSince);
         count += page.persons.length;
         cursor = page.nextCursor ?? undefined;
       } while (cursor);
@@ -74,7 +77,17 @@ export class PersonIndex {
     return this.store.upsert([person]);
   }
 
+  /** Persons read by another reader of Pipedrive's list (the import command). */
+  recordAll(persons: CrmPerson[]): Promise<void> {
+    return this.store.upsert(persons);
+  }
+
   markGone(id: number): Promise<void> {
     return this.store.markGone(id);
+  }
+
+  /** The survivor a merged-away person lives on in, as a webhook told (null when none is known). */
+  survivorOf(id: number): Promise<number | null> {
+    return this.store.survivorOf(id);
   }
 }

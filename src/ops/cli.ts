@@ -3,6 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfig, type Config } from '../config/config';
 import { redactPassword } from '../db/migrate';
 import * as commands from './commands';
+import * as sync from './sync-commands';
 import { OpsError, UsageError } from './errors';
 import { COMMAND_USAGE, GENERAL_USAGE, isCommandName, type CommandName } from './help';
 import { openTarget, type Target } from './target';
@@ -19,7 +20,11 @@ type Invocation =
   | { kind: 'reset'; yes: boolean }
   | { kind: 'resolve'; how: 'applied' | 'rolled-back'; migration: string }
   | { kind: 'psql'; args: string[] }
-  | { kind: 'mirror'; action: commands.MirrorAction };
+  | { kind: 'mirror'; action: commands.MirrorAction }
+  | { kind: 'webhooks'; action: sync.WebhooksAction }
+  | { kind: 'import'; dryRun: boolean; restart: boolean }
+  | { kind: 'push'; dryRun: boolean; wait: boolean }
+  | { kind: 'import-csv'; file: string; dryRun: boolean; restart: boolean; report?: string };
 
 const MIGRATION_NAME = /^[A-Za-z0-9_]{1,200}$/;
 const MINUTES = /^[1-9]\d{0,5}$/;
@@ -97,7 +102,43 @@ export function parseCommandLine(argv: string[]): Invocation {
       if (values.for === undefined || !MINUTES.test(values.for)) throw new UsageError('pause needs --for <minutes>, a whole number from 1', command);
       return { kind: 'mirror', action: { kind: 'pause', minutes: Number(values.for), reason: values.reason ?? 'paused by an operator' } };
     }
+    case 'pipedrive':
+      return parsePipedrive(rest);
+    case 'import-csv': {
+      const spec = { ...help, 'dry-run': { type: 'boolean' }, restart: { type: 'boolean' }, report: { type: 'string' } } as const;
+      const { values, positionals } = options(command, rest, spec, 1);
+      const [file] = positionals;
+      if (!file) throw new UsageError('give the CSV file: import-csv <file>', command);
+      return { kind: 'import-csv', file, dryRun: values['dry-run'] === true, restart: values.restart === true, report: values.report };
+    }
   }
+}
+
+function parsePipedrive(args: string[]): Invocation {
+  const command = 'pipedrive';
+  const [what, ...rest] = args;
+  if (what === 'webhooks') {
+    const { values, positionals } = options(command, rest, { 'dry-run': { type: 'boolean' }, url: { type: 'string' } }, 1);
+    const [action] = positionals;
+    const dryRun = values['dry-run'] === true;
+    if (action !== 'install' && values.url !== undefined) throw new UsageError('--url goes with webhooks install only', command);
+    if (action === 'list') return { kind: 'webhooks', action: { kind: 'list' } };
+    if (action === 'remove') return { kind: 'webhooks', action: { kind: 'remove', dryRun } };
+    if (action !== 'install') throw new UsageError(action ? `unknown webhooks action "${action}"` : 'say what: webhooks install, list or remove', command);
+    if (values.url === undefined || !/^https?:\/\/[^/]+/.test(values.url) || !URL.canParse(values.url)) {
+      throw new UsageError('webhooks install needs --url <public URL>, the service\'s address as Pipedrive reaches it (https://…)', command);
+    }
+    return { kind: 'webhooks', action: { kind: 'install', url: values.url, dryRun } };
+  }
+  if (what === 'import') {
+    const { values } = options(command, rest, { 'dry-run': { type: 'boolean' }, restart: { type: 'boolean' } });
+    return { kind: 'import', dryRun: values['dry-run'] === true, restart: values.restart === true };
+  }
+  if (what === 'push') {
+    const { values } = options(command, rest, { 'dry-run': { type: 'boolean' }, wait: { type: 'boolean' } });
+    return { kind: 'push', dryRun: values['dry-run'] === true, wait: values.wait === true };
+  }
+  throw new UsageError(what ? `unknown pipedrive action "${what}"` : 'say what: webhooks, import or push', command);
 }
 
 /** Stoppers of what this process started (the embedded PostgreSQL), run once on exit or on a signal. */
@@ -134,6 +175,14 @@ async function execute(invocation: Exclude<Invocation, { kind: 'help' }>, config
         return await commands.psql(ctx, invocation.args);
       case 'mirror':
         return await commands.mirror(ctx, invocation.action);
+      case 'webhooks':
+        return await sync.webhooks(ctx, invocation.action);
+      case 'import':
+        return await sync.importPersons(ctx, invocation);
+      case 'push':
+        return await sync.push(ctx, invocation);
+      case 'import-csv':
+        return await sync.importCsv(ctx, invocation.file, invocation);
     }
   } finally {
     cleanups.delete(target.stop);
@@ -187,6 +236,8 @@ function flushed(): Promise<void> {
 if (require.main === module) {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
+      // A resumable command listens too: it saves where it got to and ends itself (a second signal ends it at once).
+      if (process.listenerCount(signal) > 1) return;
       void runCleanups().finally(() => process.exit(SIGNAL_EXIT[signal] ?? 1));
     });
   }

@@ -1,4 +1,4 @@
-export const COMMAND_NAMES = ['migrate', 'status', 'new-migration', 'reset', 'resolve', 'psql', 'mirror'] as const;
+export const COMMAND_NAMES = ['migrate', 'status', 'new-migration', 'reset', 'resolve', 'psql', 'mirror', 'pipedrive', 'import-csv'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 export const isCommandName = (name: string): name is CommandName => (COMMAND_NAMES as readonly string[]).includes(name);
@@ -28,12 +28,18 @@ Commands:
   mirror pause --for <minutes> [--reason <text>] | mirror resume | mirror requeue-failed
                           pause the Pipedrive mirror, end the pause, or queue every failed
                           contact and note again as bulk work
+  pipedrive webhooks install --url <public URL> | webhooks list | webhooks remove
+                          Pipedrive's webhook subscriptions for the two-way sync
+  pipedrive import        every Pipedrive person becomes a contact, or is linked to one
+  pipedrive push          queue every contact never mirrored (bulk work)
+  import-csv <file>       contacts from a CSV file (name, email, phone columns)
   help [<command>]        this text, or a command's
 
 ${DATABASE}
 
 Run \`npm run ops -- <command> --help\` for a command's details.
-Exit codes: 0 done; 1 failed, refused, or (status) migrations pending or failed; 2 bad usage.
+Exit codes: 0 done; 1 failed, refused, or (status) migrations pending or failed; 2 bad usage;
+3 stopped before the end (interrupted, or the daily token reserve): run it again to go on.
 `;
 
 export const COMMAND_USAGE: Record<CommandName, string> = {
@@ -107,5 +113,39 @@ resume: ends the pause now, whoever set it.
 requeue-failed: every contact and note whose mirror failed is queued again with fresh attempts,
 as bulk work: it runs after every live change. Fix the cause first (a wrong PIPEDRIVE_API_KEY,
 a rejected field); for one contact, POST /contact/{id}/sync does the same at live priority.
+`,
+  pipedrive: `Usage: npm run ops -- pipedrive webhooks install --url <public URL> [--dry-run]
+       npm run ops -- pipedrive webhooks list
+       npm run ops -- pipedrive webhooks remove [--dry-run]
+       npm run ops -- pipedrive import [--dry-run] [--restart]
+       npm run ops -- pipedrive push [--dry-run] [--wait]
+
+The two-way sync with Pipedrive (README, "Two-way sync"); needs PIPEDRIVE_API_KEY.
+webhooks install: subscribes <public URL>/webhooks/pipedrive to every person change (webhooks
+  v2, Basic credentials PIPEDRIVE_WEBHOOK_USER / PIPEDRIVE_WEBHOOK_PASSWORD), replacing an
+  older subscription to the same URL: 10 tokens (and 6 per replaced one).
+webhooks list: the person subscriptions of the token's user (10 tokens).
+webhooks remove: removes the subscriptions to /webhooks/pipedrive (6 tokens each).
+import: reads every person (10 tokens per 500) and links it to the contact with its email, else
+  its E.164 phone, or makes it a contact (synced: Pipedrive has it). Changes of persons already
+  linked are taken in as webhooks are. --dry-run: what it would do, from the person index, free.
+push: queues every contact never mirrored (written while no key was configured) as bulk work,
+  which the mirror sends after every live change and stops at PIPEDRIVE_DAILY_TOKEN_RESERVE:
+  about 5.1 tokens a contact. --wait: follows the mirror until they have left the queue.
+  --dry-run: how many, and the tokens.
+Progress shows on stderr (a bar on a terminal, plain lines otherwise), with the rate and an ETA
+from the token budget. Ctrl-C stops it: run the same command again to go on where it stopped
+(--restart: from the beginning). import stops at the daily token reserve (exit code 3).
+`,
+  'import-csv': `Usage: npm run ops -- import-csv <file> [--dry-run] [--restart] [--report <rejected.csv>]
+
+Adds contacts from a CSV file (a spreadsheet export) as POST /contact does: the same validation
+and dedupe (an email that a contact has already is a duplicate, not a change). The header names
+the columns: name (or "full name"), email (or "e-mail"), phone (or "telephone", "mobile"), in
+any case and order; other columns are ignored. The new contacts are mirrored as bulk work.
+Rejected rows are listed with their line and why; --report also writes them to a CSV file.
+--dry-run: what would be created and rejected, and the tokens their mirror would cost.
+Ctrl-C stops it: run the same command again to go on at the row it stopped (the file is
+recognised by its content; --restart: from the first row).
 `,
 };

@@ -21,14 +21,15 @@ describe('GET /contact/:id/events', () => {
     const body = await eventsOf(id);
     expect(body).toMatchObject({ total: 3, skip: 0, limit: 50 });
     expect(body.items).toEqual([
-      { id: expect.any(Number), type: 'created', payload: { name: 'Ada', email: 'ada@example.com', phone: null }, created_at: expect.any(String) },
+      { id: expect.any(Number), type: 'created', source: 'api', payload: { name: 'Ada', email: 'ada@example.com', phone: null }, created_at: expect.any(String) },
       {
         id: expect.any(Number),
         type: 'updated',
+        source: 'api',
         payload: { changes: { name: 'Ada King', phone: '+44 20 7946 0101' }, previous: { name: 'Ada', phone: null } },
         created_at: expect.any(String),
       },
-      { id: expect.any(Number), type: 'note_added', payload: { note_id: note.body.note_id, content: 'Wants a demo' }, created_at: expect.any(String) },
+      { id: expect.any(Number), type: 'note_added', source: 'api', payload: { note_id: note.body.note_id, content: 'Wants a demo' }, created_at: expect.any(String) },
     ]);
   });
 

@@ -61,7 +61,7 @@ describe('PipedriveClient requests', () => {
   it('creates a person with POST /api/v2/persons, the token in x-api-token and v2 email/phone objects', async () => {
     const person = await client.createPerson({ name: 'Ada Lovelace', email: 'ada@example.com', phone: '+44 20 7946 0000' });
 
-    expect(person).toEqual({ id: expect.any(Number), updatedAt: expect.any(Date), name: 'Ada Lovelace', emails: [{ value: 'ada@example.com', primary: true, label: 'work' }], phones: [{ value: '+44 20 7946 0000', primary: true, label: 'work' }] });
+    expect(person).toEqual({ id: expect.any(Number), updatedAt: expect.any(Date), addedAt: expect.any(Date), name: 'Ada Lovelace', emails: [{ value: 'ada@example.com', primary: true, label: 'work' }], phones: [{ value: '+44 20 7946 0000', primary: true, label: 'work' }] });
     const request = onlyRequest();
     expect(request).toMatchObject({
       method: 'POST',
@@ -83,7 +83,7 @@ describe('PipedriveClient requests', () => {
     const person = await client.createPerson({ name: 'Grace Hopper', email: null, phone: null });
 
     expect(onlyRequest().body).toEqual({ name: 'Grace Hopper' });
-    expect(person).toEqual({ id: expect.any(Number), updatedAt: expect.any(Date), name: 'Grace Hopper', emails: [], phones: [] });
+    expect(person).toEqual({ id: expect.any(Number), updatedAt: expect.any(Date), addedAt: expect.any(Date), name: 'Grace Hopper', emails: [], phones: [] });
   });
 
   it('updates with PATCH /api/v2/persons/{id} and sends only the given fields', async () => {
@@ -92,6 +92,7 @@ describe('PipedriveClient requests', () => {
     await expect(client.updatePerson(id, { name: 'Ada King' })).resolves.toEqual({
       id,
       updatedAt: expect.any(Date),
+      addedAt: expect.any(Date),
       name: 'Ada King',
       emails: [{ value: 'ada@example.com', primary: true, label: 'work' }],
       phones: [{ value: '+1 202 555 0100', primary: true, label: 'work' }],
@@ -111,7 +112,7 @@ describe('PipedriveClient requests', () => {
     const updated = await client.updatePerson(id, { emails: [], phones: [] });
 
     expect(onlyRequest().body).toEqual({ emails: [], phones: [] });
-    expect(updated).toEqual({ id, updatedAt: expect.any(Date), name: 'Ada', emails: [], phones: [] });
+    expect(updated).toEqual({ id, updatedAt: expect.any(Date), addedAt: expect.any(Date), name: 'Ada', emails: [], phones: [] });
     expect(fake.persons.get(id)).toMatchObject({ emails: [], phones: [] });
   });
 
@@ -185,6 +186,7 @@ describe('PipedriveClient requests', () => {
     expect(person).toEqual({
       id,
       updatedAt: new Date(fake.persons.get(id)!.update_time),
+      addedAt: new Date(fake.persons.get(id)!.add_time),
       name: 'Ada',
       emails: [
         { value: 'old@example.com', primary: false, label: 'home' },
