@@ -227,6 +227,8 @@ export class InboundSync {
     const emails = person.emails.flatMap((item) => [item.value, item.value.toLowerCase()]);
     const phonesE164 = person.phones.flatMap((item) => this.phones.toE164(item.value) ?? []);
     if ((await this.contacts.linkMatching(person.id, emails, phonesE164, source)) !== null) return 'linked';
+    // Perhaps the mirror's own creation, not linked yet: left to the next refresh, which sees it linked (or new still).
+    if (await this.contacts.creationInFlight(person.name)) return 'indexed';
     const primary = (items: CrmPerson['emails']) => (items.find((item) => item.primary) ?? items[0])?.value ?? null;
     const email = primary(person.emails)?.trim().toLowerCase() ?? null;
     const rawPhone = primary(person.phones);

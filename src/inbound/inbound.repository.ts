@@ -177,6 +177,16 @@ export class InboundRepository {
   }
 
   /**
+   * Whether a contact with this name is being mirrored without a person yet: the person may be the
+   * one its run is creating, whose answer (and link) has not come back.
+   */
+  async creationInFlight(name: string): Promise<boolean> {
+    const rows = await this.db.client.$queryRaw<unknown[]>`
+      SELECT 1 FROM contacts WHERE name = ${name} AND crm_id IS NULL AND mirror_claimed_until > now() LIMIT 1`;
+    return rows.length > 0;
+  }
+
+  /**
    * What an import would do, from the person index (no Pipedrive call): persons already mirrored,
    * those a contact's email or E.164 phone would link, and those that would become contacts.
    */

@@ -55,7 +55,7 @@ export function createTestApp(options: TestAppOptions = {}): TestApp {
     },
     reset: async () => {
       await services.prisma.$executeRawUnsafe(
-        'TRUNCATE contacts, notes, crm_health, idempotency_keys, mirror_pause, pipedrive_budget, pipedrive_persons, pipedrive_index_state, pipedrive_rate_limits RESTART IDENTITY CASCADE',
+        'TRUNCATE contacts, notes, crm_health, idempotency_keys, mirror_pause, pipedrive_budget, pipedrive_persons, pipedrive_index_state, pipedrive_rate_limits, pipedrive_webhook_deliveries, operator_runs RESTART IDENTITY CASCADE',
       );
     },
     close: async () => {
