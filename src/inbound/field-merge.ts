@@ -25,8 +25,8 @@ type Values = Record<ContactField, string | null>;
 
 export interface LocalContact {
   values: FieldValues;
-  /** What the mirror last sent the person; null when nothing is known (the contact's values stand in). */
-  pushed: FieldValues | null;
+  /** What the mirror last sent the person. */
+  pushed: FieldValues;
   /** When each field last changed locally (API or import), for the fields that may be needed. */
   changedAt: (field: ContactField) => Promise<Date | null>;
 }
@@ -61,7 +61,7 @@ export function sameValue(field: ContactField, a: string | null, b: string | nul
 
 /** Decides, field by field, what a person state changes in its contact (see above). */
 export async function decideFields(contact: LocalContact, person: CrmPerson, phones: PhoneNumbers): Promise<FieldDecision> {
-  const pushed = contact.pushed ?? contact.values;
+  const { pushed } = contact;
   const next: Values = { ...pushed };
   const decision: FieldDecision = { take: {}, keptLocal: [], pushed: next as FieldValues };
   for (const field of FIELDS) {

@@ -153,8 +153,11 @@ export class InboundSync {
         return wanted ? this.importPerson(person, options.source) : 'indexed';
       }
       if (contact.crmUpdatedAt && person.updatedAt && person.updatedAt < contact.crmUpdatedAt) return 'stale';
-      const decision = await decideFields({ ...contact, changedAt: (field) => this.contacts.fieldChangedAt(contact.id, field) }, person, this.phones);
-      const sent = contact.pushed ?? contact.values;
+      // Linked, and not mirrored since: nothing is known of what Pipedrive shows of the contact, so
+      // nothing there can be told a change; the contact's own values go to the person first.
+      if (contact.pushed === null) return 'unchanged';
+      const sent = contact.pushed;
+      const decision = await decideFields({ ...contact, pushed: sent, changedAt: (field) => this.contacts.fieldChangedAt(contact.id, field) }, person, this.phones);
       const fields: TakenFields = {};
       const skipped: Record<string, string> = {};
       const { take, pushed } = decision;

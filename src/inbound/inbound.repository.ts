@@ -153,8 +153,8 @@ export class InboundRepository {
   /**
    * Links the person to the unlinked contact with one of its emails (as written, or lower-case),
    * else one of its phones (E.164), unless some contact mirrors it already. Nothing is known of
-   * what Pipedrive shows of the contact (crm_pushed NULL): its next mirror run adds what is missing.
-   * Returns the contact's id.
+   * what Pipedrive shows of the contact (crm_pushed NULL): its next mirror run adds what is missing,
+   * queued as bulk work for a contact never mirrored. Returns the contact's id.
    */
   async linkMatching(crmId: number, emails: string[], phonesE164: string[], source: ChangeSource): Promise<number | null> {
     const [row] = await this.db.client.$queryRaw<{ id: number }[]>`
@@ -166,7 +166,11 @@ export class InboundRepository {
          LIMIT 1
          FOR UPDATE SKIP LOCKED
       ), linked AS (
-        UPDATE contacts c SET crm_id = ${crmId}, crm_pushed = NULL FROM match WHERE c.id = match.id AND c.crm_id IS NULL RETURNING c.id
+        UPDATE contacts c
+           SET crm_id = ${crmId}, crm_pushed = NULL,
+               sync_status = CASE WHEN c.sync_status = 'disabled' THEN 'pending'::sync_status ELSE c.sync_status END,
+               mirror_priority = CASE WHEN c.sync_status = 'disabled' THEN 1 ELSE c.mirror_priority END
+          FROM match WHERE c.id = match.id AND c.crm_id IS NULL RETURNING c.id
       ), event AS (
         INSERT INTO contact_events (contact_id, type, source, payload)
         SELECT id, 'crm_linked'::contact_event_type, ${source}::contact_event_source,

@@ -48,9 +48,11 @@ const tally = (counts: Counts, key: string, by = 1) => {
   counts[key] = (counts[key] ?? 0) + by;
 };
 const sum = (counts: Counts, keys: string[]) => keys.reduce((total, key) => total + (counts[key] ?? 0), 0);
+/** Counts by name, in a stable order (jsonb keeps keys in its own). */
 const describeCounts = (counts: Counts) =>
   Object.entries(counts)
     .filter(([, n]) => n > 0)
+    .sort(([a], [b]) => a.localeCompare(b))
     .map(([key, n]) => `${key} ${n}`)
     .join(', ') || 'nothing';
 

@@ -39,7 +39,7 @@ export async function startSyncedApp(fake: FakePipedrive, env: Record<string, st
     http,
     receiverUrl,
     close: async () => {
-      await http.stop();
+      await http.stop(1_000);
       await t.close();
     },
   };

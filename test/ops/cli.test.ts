@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -8,48 +7,14 @@ import { parseCommandLine } from '../../src/ops/cli';
 import { cleanPrismaOutput, commentReminders } from '../../src/ops/migrations';
 import { connectionEnvironment, psqlInvocation } from '../../src/ops/psql';
 import { createScratchDatabase, dropDatabase } from '../../testkit/postgres-server';
+import { ROOT, runCli, type Result } from '../support/run-cli';
 
 // The Prisma CLI's migrate deploy and reset take about 12 s each here.
 jest.setTimeout(60_000);
 
-const ROOT = path.resolve(__dirname, '../..');
 const MIGRATIONS = path.join(ROOT, 'prisma', 'migrations');
 const adminUrl = process.env.TEST_ADMIN_DATABASE_URL!;
-const COMMANDS = ['migrate', 'status', 'new-migration', 'reset', 'resolve', 'psql', 'mirror'];
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs the CLI as an operator would in development, in a child process with exactly `env`
- * (plus PATH and HOME): nothing of this process's database settings leaks into it.
- */
-function runCli(args: string[], env: Record<string, string>, options: { cwd?: string; timeoutMs?: number } = {}): Promise<Result> {
-  const cwd = options.cwd ?? ROOT;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(cwd, 'src', 'ops', 'cli.ts'), ...args], {
-      cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'development', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`ops ${args.join(' ')} did not finish in time:\n${stdout}\n${stderr}`));
-    }, options.timeoutMs ?? 55_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const COMMANDS = ['migrate', 'status', 'new-migration', 'reset', 'resolve', 'psql', 'mirror', 'pipedrive', 'import-csv'];
 
 async function localMigrationNames(): Promise<string[]> {
   return (await readdir(MIGRATIONS, { withFileTypes: true }))
