@@ -12,7 +12,7 @@ import { connect } from './commands';
 import { OpsError } from './errors';
 import { stderrLogger } from './log';
 import { OperatorRunsRepository } from './operator-runs.repository';
-import { budgetEta, formatDuration, Progress, type ProgressState } from './progress';
+import { budgetEta, Progress, type ProgressState } from './progress';
 import { TransactionScope } from '../db/transaction-scope';
 
 /**
@@ -72,12 +72,19 @@ function requirePipedrive(services: Services): NonNullable<Services['pipedrive']
   return services.pipedrive;
 }
 
+interface Tokens {
+  left: number | null;
+  limit: number | null;
+  reserve: number;
+  resetsAt: Date;
+}
+
 /** The day's tokens as the mirror knows them, and what the reserve leaves for bulk work. */
-async function budget(ctx: Context, services: Services) {
+async function budget(services: Services): Promise<Tokens> {
   const { reserve, resetHourUtc } = services.budgetSettings;
   const now = new Date();
   const use = await services.mirrorRepository.tokenUse(budgetDayStart(now, resetHourUtc));
-  return { left: use.left, limit: use.limit, reserve, resetsAt: nextBudgetReset(now, resetHourUtc), spent: use.spent };
+  return { left: use.left, limit: use.limit, reserve, resetsAt: nextBudgetReset(now, resetHourUtc) };
 }
 
 /** Whether a call of `cost` tokens would eat into the reserve kept for live changes. */
@@ -166,14 +173,14 @@ const IMPORT_OUTCOMES: Record<InboundOutcome, string> = {
 export async function importPersons(ctx: Context, options: { dryRun: boolean; restart: boolean }): Promise<number> {
   return withServices(ctx, async (services) => {
     const { client, index } = requirePipedrive(services);
-    const tokens = await budget(ctx, services);
+    const tokens = await budget(services);
     if (options.dryRun) {
       const preview = await services.inbound.importPreview();
       const pages = Math.max(1, Math.ceil(preview.persons / PAGE_SIZE));
       ctx.out(
         `From the person index (${preview.persons} persons, as of its last refresh): ${preview.wouldCreate} would become contacts, ` +
           `${preview.wouldLink} would be linked to a contact with their email or phone, ${preview.mirrored} are mirrored already.\n` +
-          `Reading them costs about ${pages * PAGE_TOKENS} tokens (${pages} page(s) of ${PAGE_SIZE}); ${tokensLine(tokens)}.\n`,
+          `Reading them costs about ${pages * PAGE_TOKENS} tokens (${pages} page(s) of ${PAGE_SIZE}); ${tokensLine(tokens)}: ${budgetVerdict(tokens, pages * PAGE_TOKENS)}.\n`,
       );
       return 0;
     }
@@ -181,14 +188,19 @@ export async function importPersons(ctx: Context, options: { dryRun: boolean; re
     const run = await runs.begin('import', 'pipedrive', options.restart);
     const counts: Counts = { ...run.counts };
     const estimate = (await services.inbound.importPreview()).persons;
-    const progress = new Progress({ label: 'Importing Pipedrive persons', total: estimate > 0 ? estimate : null, stream: process.stderr });
+    const progress = new Progress({
+      label: 'Importing Pipedrive persons',
+      total: estimate > 0 ? estimate : null,
+      stream: process.stderr,
+      eta: (state) => (state.total === null ? null : tokenEta(tokens, state.total - state.done, PAGE_TOKENS / PAGE_SIZE, state.ratePerSecond)),
+    });
     if (run.resumed) ctx.err(`Going on from an interrupted import (${describeCounts(counts)} so far).\n`);
     let done = sum(counts, Object.values(IMPORT_OUTCOMES));
     return interruptible(progress, async (stopped) => {
       let cursor = run.position ?? undefined;
       for (;;) {
         if (stopped()) return EXIT_UNFINISHED;
-        if (overReserve(await budget(ctx, services), PAGE_TOKENS)) {
+        if (overReserve(await budget(services), PAGE_TOKENS)) {
           progress.finish(`Stopped at the daily token reserve (${tokens.reserve}); run the same command after ${tokens.resetsAt.toISOString()} to go on.`);
           return EXIT_UNFINISHED;
         }
@@ -211,16 +223,23 @@ export async function importPersons(ctx: Context, options: { dryRun: boolean; re
   });
 }
 
-function tokensLine(tokens: { left: number | null; reserve: number; resetsAt: Date }): string {
+function tokensLine(tokens: Tokens): string {
   const left = tokens.left === null ? 'tokens left today not reported yet' : `${tokens.left} tokens left today`;
   return `${left}, reserve ${tokens.reserve}, budget back at ${tokens.resetsAt.toISOString()}`;
 }
 
-/** The ETA of mirroring `remaining` new contacts, from the rate and the day's budget. */
-function mirrorEta(tokens: { left: number | null; limit: number | null; reserve: number; resetsAt: Date }, remaining: number, ratePerSecond: number | null) {
+/** Whether `needed` tokens fit in what the day leaves above the reserve. */
+function budgetVerdict(tokens: Tokens, needed: number): string {
+  if (tokens.left === null) return 'how much of it today covers is known after the first call';
+  const available = Math.max(0, tokens.left - tokens.reserve);
+  return needed <= available ? 'today\'s budget covers it' : `today leaves ${available} of them above the reserve; the rest waits for the budget to come back`;
+}
+
+/** The ETA of `remaining` units of `tokensPerUnit` each, from the rate and the day's budget above the reserve. */
+function tokenEta(tokens: Tokens, remaining: number, tokensPerUnit: number, ratePerSecond: number | null) {
   return budgetEta({
     remaining,
-    tokensPerUnit: TOKENS_PER_NEW_CONTACT,
+    tokensPerUnit,
     ratePerSecond,
     tokensLeft: tokens.left,
     reserve: tokens.reserve,
@@ -235,14 +254,13 @@ export async function push(ctx: Context, options: { dryRun: boolean; wait: boole
   return withServices(ctx, async (services) => {
     requirePipedrive(services);
     const store = services.mirrorRepository;
-    const tokens = await budget(ctx, services);
+    const tokens = await budget(services);
     const waiting = await store.countNeverMirrored();
     if (options.dryRun) {
-      const eta = mirrorEta(tokens, waiting, null);
+      const needed = Math.ceil(waiting * TOKENS_PER_NEW_CONTACT);
       ctx.out(
-        `${waiting} contact(s) were never mirrored; pushing them costs about ${Math.ceil(waiting * TOKENS_PER_NEW_CONTACT)} tokens ` +
-          `(${TOKENS_PER_NEW_CONTACT} per new contact); ${tokensLine(tokens)}.` +
-          `${eta === null ? '' : ` At least ${formatDuration(eta)} at the budget.`}\n`,
+        `${waiting} contact(s) were never mirrored; pushing them costs about ${needed} tokens (${TOKENS_PER_NEW_CONTACT} per new contact); ` +
+          `${tokensLine(tokens)}: ${budgetVerdict(tokens, needed)}.\n`,
       );
       return 0;
     }
@@ -265,7 +283,7 @@ export async function push(ctx: Context, options: { dryRun: boolean; wait: boole
       label: 'Mirroring to Pipedrive',
       total,
       stream: process.stderr,
-      eta: (state: ProgressState) => mirrorEta(tokens, total - state.done, state.ratePerSecond),
+      eta: (state: ProgressState) => tokenEta(tokens, total - state.done, TOKENS_PER_NEW_CONTACT, state.ratePerSecond),
     });
     return interruptible(following, async (stopped) => {
       for (;;) {

@@ -29,6 +29,7 @@ describe('POST /contact', () => {
         phone: '+44 20 7946 0000',
         phone_e164: '+442079460000',
         crm_id: null,
+        crm_deleted: false,
         sync_status: 'disabled',
         crm_synced_at: null,
         crm_last_error: null,

@@ -28,6 +28,7 @@ describe('GET /contact/:id', () => {
       phone: null,
       phone_e164: null,
       crm_id: null,
+      crm_deleted: false,
       sync_status: 'disabled',
       crm_synced_at: null,
       crm_last_error: null,

@@ -324,6 +324,7 @@ describe('POST /contact/:id/sync and GET /sync/status', () => {
       paused_until: null,
       pause_reason: null,
       pipedrive_tokens: expect.objectContaining({ reserve: 0, resets_at: expect.any(String) }),
+      inbound: expect.objectContaining({ mode: 'apply', last_delivery_at: null, deliveries_waiting: 0 }),
     });
   });
 

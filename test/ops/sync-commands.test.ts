@@ -179,6 +179,24 @@ describe('pipedrive push', () => {
     expect(await t.prisma.contact.findFirstOrThrow({ where: { crmDeleted: true } })).toMatchObject({ syncStatus: 'disabled', crmId: null });
   });
 
+  it('stopped by Ctrl-C, leaves the rest unqueued; the same command queues the rest', async () => {
+    await t.prisma.$executeRawUnsafe(`INSERT INTO contacts (name, sync_status) SELECT 'C' || i, 'disabled' FROM generate_series(1, 50000) AS i`);
+    const first = startCli(['pipedrive', 'push'], cliEnv(), { timeoutMs: 80_000 });
+    const pending = () => t.prisma.contact.count({ where: { syncStatus: 'pending' } });
+    await waitFor('a first batch to be queued', async () => (await pending()) > 0, 60_000, 5);
+    first.child.kill('SIGINT');
+    const interrupted = await first.done;
+    expect(interrupted.code).toBe(3);
+    const queued = await pending();
+    expect(queued).toBeLessThan(50_000);
+    expect(queued % 500).toBe(0);
+
+    const rest = await ops(['pipedrive', 'push']);
+    expect(rest.code).toBe(0);
+    expect(rest.stderr).toContain(`Queued ${50_000 - queued} contact(s)`);
+    expect(await pending()).toBe(50_000);
+  });
+
   it('queues bulk work that waits behind the reserve while live changes go on', async () => {
     await t.prisma.$executeRawUnsafe(`INSERT INTO contacts (name, sync_status) VALUES ('Old', 'disabled')`);
     expect((await ops(['pipedrive', 'push'])).code).toBe(0);

@@ -59,6 +59,7 @@ const contactJson = (id: number, fields: { name?: string; email?: string | null;
     phone,
     phone_e164: phone && PHONE_NUMBERS.toE164(phone),
     crm_id: 9001,
+    crm_deleted: false,
     sync_status: 'synced' as const,
     crm_synced_at: timestamp,
     crm_last_error: null,
