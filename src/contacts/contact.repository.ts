@@ -108,6 +108,22 @@ export async function pendingNotesOf(client: TransactionClient, contactId: numbe
   return rows.map(toNote);
 }
 
+/**
+ * The SET of a change of name, email and phone given as the jsonb `changes.value` on `contacts AS c`:
+ * a field absent keeps its value, null clears it; `phoneE164` goes with a changed phone. Shared by
+ * every writer of a change (the API's, and Pipedrive's: src/inbound).
+ */
+export const changedFields = (phoneE164: string | null) => Prisma.sql`
+  name = CASE WHEN changes.value ? 'name' THEN changes.value->>'name' ELSE c.name END,
+  email = CASE WHEN changes.value ? 'email' THEN changes.value->>'email' ELSE c.email END,
+  phone = CASE WHEN changes.value ? 'phone' THEN changes.value->>'phone' ELSE c.phone END,
+  phone_e164 = CASE WHEN changes.value ? 'phone' THEN ${phoneE164} ELSE c.phone_e164 END`;
+
+/** An `updated` event's payload: the changes, and what each replaced (`before`: the row as it was). */
+export const changeEventPayload = Prisma.sql`jsonb_build_object(
+  'changes', changes.value,
+  'previous', (SELECT jsonb_object_agg(field, to_jsonb(before) -> field) FROM jsonb_object_keys(changes.value) AS field))`;
+
 /** A searched `%` or `_` must match itself in ILIKE. */
 const escapeLikePattern = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
 
@@ -192,10 +208,7 @@ export class ContactRepository {
         before AS (SELECT id, name, email, phone FROM contacts WHERE id = ${id} FOR UPDATE),
         updated AS (
           UPDATE contacts AS c
-             SET name = CASE WHEN changes.value ? 'name' THEN changes.value->>'name' ELSE c.name END,
-                 email = CASE WHEN changes.value ? 'email' THEN changes.value->>'email' ELSE c.email END,
-                 phone = CASE WHEN changes.value ? 'phone' THEN changes.value->>'phone' ELSE c.phone END,
-                 phone_e164 = CASE WHEN changes.value ? 'phone' THEN ${phoneE164 ?? null} ELSE c.phone_e164 END,
+             SET ${changedFields(phoneE164 ?? null)},
                  -- A contact written while no CRM was configured joins the mirror with its first change;
                  -- one whose person the sales team deleted stays out until queued again (POST /contact/:id/sync).
                  sync_status = CASE WHEN c.sync_status = 'disabled' AND NOT c.crm_deleted AND ${this.mirrored} THEN 'pending'::sync_status ELSE c.sync_status END
@@ -204,9 +217,7 @@ export class ContactRepository {
           RETURNING c.*
         ), event AS (
           INSERT INTO contact_events (contact_id, type, payload)
-          SELECT before.id, 'updated'::contact_event_type, jsonb_build_object(
-                   'changes', changes.value,
-                   'previous', (SELECT jsonb_object_agg(field, to_jsonb(before) -> field) FROM jsonb_object_keys(changes.value) AS field))
+          SELECT before.id, 'updated'::contact_event_type, ${changeEventPayload}
             FROM before, changes
         )
         SELECT ${CONTACT_COLUMNS} FROM updated`;

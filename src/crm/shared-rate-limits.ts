@@ -41,6 +41,8 @@ export class SharedRateLimits implements RateLimits {
   constructor(
     private readonly store: RateLimitsRepository,
     private readonly logger: Logger,
+    /** Added to Pipedrive's window: a call let through reaches Pipedrive a little later. */
+    private readonly marginMs = WINDOW_MARGIN_MS,
   ) {}
 
   async acquire(call: { search: boolean }): Promise<void> {
@@ -72,7 +74,7 @@ export class SharedRateLimits implements RateLimits {
   /** `limit` applies when the bucket's row is new; else the row's own holds. */
   private async take(bucket: RateLimitBucket, limit: number): Promise<void> {
     for (;;) {
-      const { admitted, waitMs } = await this.store.admit(bucket, limit, WINDOW_MS + WINDOW_MARGIN_MS);
+      const { admitted, waitMs } = await this.store.admit(bucket, limit, WINDOW_MS + this.marginMs);
       if (admitted) return;
       await sleep(waitMs + Math.floor(Math.random() * WAKE_SPREAD_MS));
     }

@@ -1,4 +1,5 @@
 import type { ChangeSource, ContactField } from '../contacts/contact';
+import { changedFields, changeEventPayload } from '../contacts/contact.repository';
 import type { TransactionScope } from '../db/transaction-scope';
 import type { FieldValues } from './field-merge';
 
@@ -86,10 +87,7 @@ export class InboundRepository {
       before AS (SELECT id, name, email, phone FROM contacts WHERE id = ${contactId}),
       updated AS (
         UPDATE contacts AS c
-           SET name = CASE WHEN changes.value ? 'name' THEN changes.value->>'name' ELSE c.name END,
-               email = CASE WHEN changes.value ? 'email' THEN changes.value->>'email' ELSE c.email END,
-               phone = CASE WHEN changes.value ? 'phone' THEN changes.value->>'phone' ELSE c.phone END,
-               phone_e164 = CASE WHEN changes.value ? 'phone' THEN ${phoneE164 ?? null} ELSE c.phone_e164 END,
+           SET ${changedFields(phoneE164 ?? null)},
                crm_pushed = ${JSON.stringify(pushed)}::jsonb,
                crm_updated_at = GREATEST(c.crm_updated_at, ${crmUpdatedAt}::timestamptz)
           FROM changes
@@ -98,9 +96,7 @@ export class InboundRepository {
       )
       INSERT INTO contact_events (contact_id, type, source, payload)
       SELECT before.id, 'updated'::contact_event_type, 'pipedrive'::contact_event_source,
-             jsonb_build_object('changes', changes.value,
-                                'previous', (SELECT jsonb_object_agg(field, to_jsonb(before) -> field) FROM jsonb_object_keys(changes.value) AS field))
-             || ${JSON.stringify(details)}::jsonb
+             ${changeEventPayload} || ${JSON.stringify(details)}::jsonb
         FROM before, changes, updated
        WHERE changes.value <> '{}'::jsonb`;
   }

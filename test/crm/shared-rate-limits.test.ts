@@ -19,6 +19,8 @@ beforeEach(() => t.reset());
 afterAll(() => t.close());
 
 const WINDOW = 2_000 + WINDOW_MARGIN_MS;
+/** The margin the two clients against the fake get (see that test). */
+const BUSY_MARGIN_MS = 500;
 const processLimits = () => new SharedRateLimits(new RateLimitsRepository(new TransactionScope(t.prisma)), createLogger('silent'));
 const headers = (limit: number, remaining: number, reset: number) => ({
   'x-ratelimit-limit': String(limit),
@@ -131,11 +133,19 @@ describe('with the Pipedrive client, against the fake', () => {
   afterAll(() => fake.close());
 
   // A call is counted when let through and reaches the fake a little later: on a busy machine a late
-  // one can land in the fake's next window (docs/benchmarks.md). The guarantee is one at most per window.
+  // one can land in the fake's next window (docs/benchmarks.md). Here the fake answers in the clients'
+  // own event loop, which a busy CI machine stalls for longer than the service's margin: the clients
+  // get a wider one, and the guarantee is one 429 at most per window.
   it('keeps two clients together within the burst limit: 60 calls, 4 at a time each, at most one 429 in a window, over at least 3 windows', async () => {
     const { id } = fake.seedPerson({ name: 'Ada' });
     const clients = [0, 1].map(
-      () => new PipedriveClient({ apiToken: fake.token, baseUrl: fake.url, timeoutMs: 5_000, rateLimits: processLimits() }),
+      () =>
+        new PipedriveClient({
+          apiToken: fake.token,
+          baseUrl: fake.url,
+          timeoutMs: 5_000,
+          rateLimits: new SharedRateLimits(new RateLimitsRepository(new TransactionScope(t.prisma)), createLogger('silent'), BUSY_MARGIN_MS),
+        }),
     );
     try {
       const started = Date.now();
