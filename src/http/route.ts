@@ -52,6 +52,8 @@ export interface Route<B extends Schema = undefined, Q extends ObjectSchema = un
    * checked before the input is read; throws UnauthorizedError.
    */
   authenticate?: (header: (name: string) => string | undefined) => void;
+  /** Told of input the route's schemas refuse (400), e.g. to log what a machine caller sent wrong. */
+  onInvalidInput?: (error: ValidationError) => void;
   handle(input: { body: Parsed<B>; query: Parsed<Q>; params: Parsed<P> }): Promise<RouteResult>;
 }
 
@@ -106,11 +108,17 @@ export function mountRoutes(router: Router, routes: readonly AnyRoute[], options
   for (const route of routes) {
     router[route.method](route.path, (req: Request, res: Response) => {
       route.authenticate?.((name) => req.get(name));
-      const input = {
-        params: parse(route.params, req.params, 'path parameters'),
-        query: parse(route.query, req.query, 'query'),
-        body: parse(route.body, req.body, 'request body'),
-      } as Parameters<AnyRoute['handle']>[0];
+      let input: Parameters<AnyRoute['handle']>[0];
+      try {
+        input = {
+          params: parse(route.params, req.params, 'path parameters'),
+          query: parse(route.query, req.query, 'query'),
+          body: parse(route.body, req.body, 'request body'),
+        } as Parameters<AnyRoute['handle']>[0];
+      } catch (error) {
+        if (error instanceof ValidationError) route.onInvalidInput?.(error);
+        throw error;
+      }
       const key = route.idempotent && idempotency ? parseIdempotencyKey(req.get('idempotency-key')) : undefined;
       const handling =
         key !== undefined && idempotency

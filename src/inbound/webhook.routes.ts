@@ -54,6 +54,7 @@ export function webhookRoutes(inbound: InboundSync, credentials: { user: string;
           throw error;
         }
       },
+      onInvalidInput: (error) => logger.warn({ issues: error.issues }, 'refused a Pipedrive webhook delivery: not a webhook v2 person delivery'),
       responses: {
         200: { description: 'Recorded (or recognised as a duplicate); processed in the background', schema: WebhookReceipt },
         400: errorResponse('VALIDATION_ERROR: not a webhook v2 delivery for a person'),

@@ -23,9 +23,10 @@ export interface SyncedApp {
  * The app with its mirror worker, served over HTTP on 127.0.0.1 so that the fake can deliver
  * webhooks to it, and subscribed to every person change as `pipedrive webhooks install` does.
  */
-export async function startSyncedApp(fake: FakePipedrive, env: Record<string, string> = {}, subscribe = true): Promise<SyncedApp> {
+export async function startSyncedApp(fake: FakePipedrive, env: Record<string, string> = {}, subscribe = true, logLines?: string[]): Promise<SyncedApp> {
   const t = createTestApp({
     env: fastMirrorEnv(fake, { PIPEDRIVE_WEBHOOK_USER: WEBHOOK_USER, PIPEDRIVE_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD, ...env }),
+    logLines,
   });
   await t.reset();
   await t.startWorker();

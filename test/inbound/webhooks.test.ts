@@ -272,7 +272,10 @@ describe('the receiver', () => {
     expect(await app.t.prisma.pipedriveWebhookDelivery.count()).toBe(0);
   });
 
-  it('answers 400 to a malformed or unknown payload, and records nothing', async () => {
+  it('answers 400 to a malformed or unknown payload, logs why, and records nothing', async () => {
+    const logLines: string[] = [];
+    await app.close();
+    app = await startSyncedApp(fake, {}, false, logLines);
     const auth = basic(WEBHOOK_USER, WEBHOOK_PASSWORD);
     const post = (body: unknown) => request(app.t.app).post('/webhooks/pipedrive').set('authorization', auth).send(body as object);
     expect((await post({ hello: 'world' }).expect(400)).body.error.code).toBe('VALIDATION_ERROR');
@@ -281,6 +284,9 @@ describe('the receiver', () => {
     await post(delivery({ entity_id: '8' })).expect(400);
     await post(delivery({ timestamp: 'yesterday' })).expect(400);
     expect(await app.t.prisma.pipedriveWebhookDelivery.count()).toBe(0);
+    const refusals = logLines.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((line) => line.msg.startsWith('refused a Pipedrive webhook delivery'));
+    expect(refusals).toHaveLength(5);
+    expect(refusals.every((line) => line.level === 40)).toBe(true);
   });
 
   it('answers 200 at once and says when a delivery is a duplicate', async () => {
@@ -377,6 +383,28 @@ describe('PIPEDRIVE_INBOUND', () => {
     await settled(fake, app.t);
     expect((await contactRow(app.t, id)).name).toBe('Ada');
     expect((await app.t.prisma.pipedrivePerson.findUniqueOrThrow({ where: { id: crmId } })).emails).toEqual(['ada@example.com', 'ada@home.example']);
+  });
+
+  it('index-only: a merge is not taken in, but the mirror, finding the person gone, relinks to the survivor the webhook named', async () => {
+    app = await startSyncedApp(fake, { PIPEDRIVE_INBOUND: 'index-only' });
+    const { id, crmId } = await mirroredContact({ name: 'Ada', email: 'ada@example.com' });
+    const survivor = fake.seedPerson({ name: 'Ada Lovelace', email: 'lovelace@example.com' });
+    fake.mergePersons(crmId, survivor.id);
+    await settled(fake, app.t);
+    expect((await contactRow(app.t, id)).crmId).toBe(crmId);
+    expect(await app.t.prisma.pipedrivePerson.findUniqueOrThrow({ where: { id: crmId } })).toMatchObject({ gone: true, mergedInto: survivor.id });
+
+    const before = fake.requests.length;
+    await request(app.t.app).patch('/contact').send({ contact_id: id, fields: { name: 'Ada King' } }).expect(200);
+    await waitUntilSettled(app.t);
+
+    expect(await contactRow(app.t, id)).toMatchObject({ crmId: survivor.id, name: 'Ada King', syncStatus: 'synced' });
+    expect(fake.persons.get(survivor.id)!.name).toBe('Ada King');
+    // Straight to the survivor: no refresh of the index, no search, no new person.
+    const calls = fake.requests.slice(before).map((r) => `${r.method} ${r.path}`);
+    expect(calls).not.toContain('GET /api/v2/persons');
+    expect(calls).not.toContain('GET /api/v2/persons/search');
+    expect(personCreations(fake)).toHaveLength(1);
   });
 
   it('off: no receiver', async () => {
