@@ -192,7 +192,12 @@ export class InboundSync {
         ...(decision.keptLocal.length > 0 && { kept_local: decision.keptLocal }),
         ...(Object.keys(skipped).length > 0 && { skipped }),
       };
-      await this.contacts.takeFromPipedrive(contact.id, fields, pushed, person.updatedAt ?? null, details);
+      const newer = person.updatedAt !== undefined && (contact.crmUpdatedAt === null || person.updatedAt > contact.crmUpdatedAt);
+      const samePushed = sent.name === pushed.name && sent.email === pushed.email && sent.phone === pushed.phone;
+      // An echo, or a state seen before: nothing to write.
+      if (Object.keys(fields).length > 0 || !samePushed || newer) {
+        await this.contacts.takeFromPipedrive(contact.id, fields, pushed, person.updatedAt ?? null, details);
+      }
       if (Object.keys(fields).length > 0) {
         this.logger.info({ contactId: contact.id, crmId: person.id, fields: Object.keys(fields), keptLocal: decision.keptLocal }, 'took in a change made in Pipedrive');
         return 'applied';
