@@ -37,6 +37,13 @@ class PersonGone extends Error {
   }
 }
 
+/** The contact left the mirror during the run: its person was deleted in Pipedrive (src/inbound). */
+class LeftMirror extends Error {
+  constructor(contactId: number) {
+    super(`contact ${contactId}'s person was deleted in Pipedrive: it is no longer mirrored`);
+  }
+}
+
 const isGone = (error: unknown) => error instanceof PersonGone || (error instanceof CrmError && error.notFound);
 
 /** Which part of a run failed: the contact (its person), or one note. */
@@ -78,6 +85,10 @@ export class MirrorRuns {
       return 'synced';
     } catch (error) {
       if (!(error instanceof RunFailure)) throw error;
+      if (error.error instanceof LeftMirror) {
+        await this.store.releaseDone(work.contactId);
+        return 'synced';
+      }
       return this.settle(work, error);
     }
   }
@@ -141,8 +152,9 @@ export class MirrorRuns {
    * a new person. Never a failure for this reason.
    */
   private async relink(work: MirrorWork, goneId: number, reason: string): Promise<number> {
-    await this.store.unlinkPerson(work.contactId, goneId, reason);
+    const mirrored = await this.store.unlinkPerson(work.contactId, goneId, reason);
     await this.index?.markGone(goneId);
+    if (!mirrored) throw new LeftMirror(work.contactId);
     this.logger.warn({ contactId: work.contactId, crmId: goneId, reason }, 'linked Pipedrive person is gone; linking the contact again');
     // The survivor of a merge, when a webhook named it; else the index is refreshed first, so that
     // the person with the contact's email or phone (a merge's survivor too) is found.

@@ -112,17 +112,24 @@ export class MirrorRepository {
 
   /** Links the contact to its person at once: a later failure must not lose which person it created. */
   async linkPerson(contactId: number, crmId: number): Promise<void> {
-    await this.db.client.$executeRaw`UPDATE contacts SET crm_id = ${crmId} WHERE id = ${contactId} AND crm_id IS NULL`;
+    await this.db.client.$executeRaw`UPDATE contacts SET crm_id = ${crmId} WHERE id = ${contactId} AND crm_id IS NULL AND NOT crm_deleted`;
   }
 
-  /** The linked person is gone from Pipedrive: the contact forgets it, with an audit event saying why. */
-  async unlinkPerson(contactId: number, crmId: number, reason: string): Promise<void> {
-    await this.db.client.$executeRaw`
+  /**
+   * The linked person is gone from Pipedrive: the contact forgets it, with an audit event saying why.
+   * Returns false when the contact has left the mirror meanwhile (the sales team deleted the person:
+   * src/inbound), so that no other person is found or created for it.
+   */
+  async unlinkPerson(contactId: number, crmId: number, reason: string): Promise<boolean> {
+    const [row] = await this.db.client.$queryRaw<{ mirrored: boolean }[]>`
       WITH unlinked AS (
         UPDATE contacts SET crm_id = NULL, crm_pushed = NULL WHERE id = ${contactId} AND crm_id = ${crmId} RETURNING id
+      ), event AS (
+        INSERT INTO contact_events (contact_id, type, source, payload)
+        SELECT id, 'crm_unlinked'::contact_event_type, 'mirror'::contact_event_source, jsonb_build_object('crm_id', ${crmId}::int, 'reason', ${reason}::text) FROM unlinked
       )
-      INSERT INTO contact_events (contact_id, type, source, payload)
-      SELECT id, 'crm_unlinked'::contact_event_type, 'mirror'::contact_event_source, jsonb_build_object('crm_id', ${crmId}::int, 'reason', ${reason}::text) FROM unlinked`;
+      SELECT NOT crm_deleted AS mirrored FROM contacts WHERE id = ${contactId}`;
+    return row?.mirrored ?? false;
   }
 
   /**
@@ -138,7 +145,8 @@ export class MirrorRepository {
                crm_updated_at = GREATEST(crm_updated_at, ${crmUpdatedAt}::timestamptz),
                crm_synced_at = now(), crm_last_error = NULL,
                sync_status = CASE WHEN change_version > ${work.version} THEN 'pending'::sync_status ELSE 'synced'::sync_status END
-         WHERE id = ${work.contactId}
+         -- Not when the sales team deleted the person meanwhile (src/inbound): the contact stays out.
+         WHERE id = ${work.contactId} AND NOT crm_deleted
         RETURNING id
       )
       INSERT INTO contact_events (contact_id, type, source, payload)

@@ -218,6 +218,27 @@ describe('deletes and merges in Pipedrive', () => {
     expect(await contactRow(app.t, id)).toMatchObject({ crmDeleted: false, syncStatus: 'synced' });
   });
 
+  it('a delete taken in while the mirror is writing to that person: the run stops, and no person is created again', async () => {
+    // The write is answered (404) 2 s after it is sent, well within the timeout: the delete is taken in meanwhile.
+    await app.close();
+    app = await startSyncedApp(fake, { PIPEDRIVE_TIMEOUT_MS: '10000' });
+    const { id, crmId } = await mirroredContact({ name: 'Junk', email: 'junk@example.com' });
+    fake.webhookFault({ kind: 'hold', match: { action: 'delete' } });
+    fake.deletePerson(crmId);
+    fake.fault({ kind: 'latency', ms: 2_000, times: 1, match: { method: 'PATCH', path: /^\/api\/v2\/persons\/\d+$/ } });
+    await request(app.t.app).patch('/contact').send({ contact_id: id, fields: { name: 'Still junk' } }).expect(200);
+    await waitFor('the mirror to write to the deleted person', () => pipedriveUpdates(crmId).length > 0, 5_000);
+
+    fake.releaseHeld();
+    await settled(fake, app.t);
+    // The write's 404 comes 2 s after it was sent; a relink would follow it at once.
+    const sentAt = pipedriveUpdates(crmId)[0]!.at;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, sentAt + 2_700 - Date.now())));
+
+    expect(personCreations(fake)).toHaveLength(1);
+    expect(await contactRow(app.t, id)).toMatchObject({ crmId: null, crmDeleted: true, syncStatus: 'disabled', mirrorClaimedUntil: null });
+  });
+
   it('a merge: the contact is relinked to the survivor, and takes in the survivor’s name', async () => {
     const { id, crmId } = await mirroredContact({ name: 'Ada', email: 'ada@example.com' });
     const survivor = fake.seedPerson({ name: 'Ada Lovelace', email: 'lovelace@example.com' });
