@@ -320,6 +320,20 @@ describe('the receiver', () => {
     expect(await deliveryOutcomes(app.t)).toEqual(['change 7: indexed']);
   });
 
+  it('a delivery left claimed by a process that was killed is processed once its claim has run out', async () => {
+    const payload = delivery({ id: 'left-behind' });
+    await app.t.prisma.$executeRaw`
+      INSERT INTO pipedrive_webhook_deliveries (id, action, entity, entity_id, event_at, payload, attempts, claimed_until)
+      VALUES ('left-behind', 'change', 'person', 7, now(), ${JSON.stringify(payload)}::jsonb, 1, now() + interval '1 second')`;
+    app.t.services.inbound.processDeliveries();
+    await app.t.services.inbound.settled();
+    expect(await deliveryOutcomes(app.t)).toEqual(['change 7: null']);
+
+    // The sweep, every few seconds, takes it up once the claim has run out.
+    await waitFor('the sweep to process it', async () => (await deliveryOutcomes(app.t))[0] === 'change 7: indexed', 10_000);
+    expect((await app.t.prisma.pipedriveWebhookDelivery.findUniqueOrThrow({ where: { id: 'left-behind' } })).attempts).toBe(2);
+  });
+
   it('needs no API key: its own credentials stand in', async () => {
     await app.close();
     app = await startSyncedApp(fake, { API_KEYS: 'caller-key' }, false);
