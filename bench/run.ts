@@ -1,12 +1,13 @@
 /**
  * `npm run bench`: the service against a minimal baseline (express + raw pg) on a local PostgreSQL,
- * the Pipedrive mirror draining a backlog under a rate limit, and the service's peak memory.
+ * the Pipedrive mirror draining a backlog under a rate limit, the two-way sync's webhook receiver and
+ * the processing of its deliveries, and the service's peak memory.
  * See docs/benchmarks.md for what it measures, the options and the last recorded figures.
  *
- *   npm run bench                          # everything, about 4 minutes (5 with --profile)
+ *   npm run bench                          # everything, about 4 minutes (5 with --profile), plus 2½ for the inbound part
  *   npm run bench -- --profile             # also CPU-profile the service and the baseline during POST /contact
  *   npm run bench -- --only profile --profile-op health,patch   # profile other operations (and nothing else)
- *   npm run bench -- --only http           # or --only drain, --only profile
+ *   npm run bench -- --only http           # or --only drain, --only inbound, --only profile
  *   npm run bench -- --duration 20 --connections 100 --tsx --no-build
  */
 import { execFileSync } from 'node:child_process';
@@ -19,6 +20,7 @@ import { applyMigrations } from '../src/db/migrate';
 import { locateTestServer } from '../testkit/postgres-server';
 import { formatSummary, summariseProfile, type ProfileSummary } from './lib/cpu-profile';
 import { runDrain, type DrainResult } from './lib/drain';
+import { runInbound, type InboundResult, type Spread } from './lib/inbound';
 import { measure, type LoadResult, type LoadSettings, type Operation } from './lib/load';
 import { PgMessageCounter } from './lib/pg-proxy';
 import { createScratchDatabase, dropDatabase } from '../testkit/postgres-server';
@@ -40,6 +42,8 @@ const { values: args } = parseArgs({
     'drain-day': { type: 'string', default: '180' },
     'drain-reserve': { type: 'string', default: '500' },
     'drain-live': { type: 'string', default: '50' },
+    'inbound-contacts': { type: 'string', default: '1000' },
+    'inbound-edits': { type: 'string', default: '500' },
     only: { type: 'string' },
     profile: { type: 'boolean', default: false },
     'profile-op': { type: 'string' },
@@ -62,7 +66,9 @@ if (args.help) {
   --drain-budget <f>     a daily token budget covering this share of the backlog, queued as bulk work;
                          with --drain-day <s> (180), --drain-reserve <tokens> (500) and --drain-live <n>
                          (50 contacts written once bulk work is held back)
-  --only http|drain|profile  run one part (profile: only the profiled runs)
+  --inbound-contacts <n> linked contacts the webhook deliveries and edits are for (1000)
+  --inbound-edits <n>    sales-team edits made in the fake Pipedrive and delivered by it (500)
+  --only http|drain|inbound|profile  run one part (profile: only the profiled runs)
   --profile              CPU-profile the service and the baseline during an operation (bench/.profiles/)
   --profile-op <ops>     the operations to profile, comma-separated (implies --profile; post by default):
                          health, get, search, patch, post
@@ -100,8 +106,13 @@ if (DRAIN_BUDGET && !(DRAIN_BUDGET.share > 0 && DRAIN_BUDGET.share < 1)) throw n
 if (!Number.isInteger(DRAIN_WORKERS) || DRAIN_WORKERS < 1) throw new Error('--drain-workers takes a whole number of processes, at least 1');
 const PROFILE_ONLY = args.only === 'profile';
 const RUN_HTTP = args.only === undefined || args.only === 'http' || PROFILE_ONLY;
-if (args.only !== undefined && !['http', 'drain', 'profile'].includes(args.only)) throw new Error('--only takes http, drain or profile');
+if (args.only !== undefined && !['http', 'drain', 'inbound', 'profile'].includes(args.only)) throw new Error('--only takes http, drain, inbound or profile');
 const RUN_DRAIN = args.only === undefined || args.only === 'drain';
+const RUN_INBOUND = args.only === undefined || args.only === 'inbound';
+const INBOUND_CONTACTS = seconds('inbound-contacts');
+const INBOUND_EDITS = seconds('inbound-edits');
+if (!Number.isInteger(INBOUND_CONTACTS) || INBOUND_CONTACTS < 1) throw new Error('--inbound-contacts takes a whole number of contacts, at least 1');
+if (!Number.isInteger(INBOUND_EDITS) || INBOUND_EDITS > INBOUND_CONTACTS) throw new Error('--inbound-edits takes a whole number of edits, at most --inbound-contacts');
 const MODE: ServiceMode = args.tsx ? 'tsx' : 'dist';
 /** The service's default pool; the baseline gets the same. */
 const POOL_SIZE = Number(process.env.DATABASE_POOL_SIZE || 10);
@@ -443,9 +454,66 @@ async function runMirrorDrain(adminUrl: string): Promise<DrainResult> {
   return runDrain(databaseUrl, { contacts: DRAIN_CONTACTS, limit: 40, windowMs: 2_000, timeoutMs: Math.max(300_000, (DRAIN_BUDGET?.dayMs ?? 0) + (DRAIN_CONTACTS / 15) * 1000 + 60_000), mode: MODE, headers: settings.headers, existing: DRAIN_EXISTING, workers: DRAIN_WORKERS, budgetDay: DRAIN_BUDGET }, log);
 }
 
+async function runInboundPart(adminUrl: string): Promise<InboundResult> {
+  log('\n== Inbound: webhook receiver and processing ==');
+  const databaseUrl = await migratedDatabase(adminUrl, 'bench_inbound');
+  return runInbound(databaseUrl, adminUrl, { contacts: INBOUND_CONTACTS, edits: INBOUND_EDITS, load: settings, mode: MODE, timeoutMs: 300_000 }, log);
+}
+
 // ---------------------------------------------------------------------------------------------
 
-function report(info: MachineInfo & Record<string, string>, http: HttpResults | undefined, drain: DrainResult | undefined): { text: string; missed: string[] } {
+/** The rest of the machine during a run: the load generator, PostgreSQL's background work, anything else running. */
+const otherCpu = (result: LoadResult) => {
+  const { machine, target, postgres } = result.cpuPercent;
+  return machine === undefined || target === undefined ? undefined : machine - target - (postgres ?? 0);
+};
+
+const ms = (spread: Spread, digits = 0) => `p50 ${fixed(spread.p50, digits)} ms, p99 ${fixed(spread.p99, digits)} ms, max ${fixed(spread.max, digits)} ms`;
+
+function inboundLines(inbound: InboundResult): string[] {
+  const { receiver, baseline, processing: p, endToEnd: e } = inbound;
+  const row = (label: string, result: LoadResult) => [
+    label,
+    fixed(result.requestsPerSecond),
+    String(result.p50Ms),
+    String(result.p99Ms),
+    fixed(result.cpuMsPerRequest.target, 2),
+    fixed(result.cpuMsPerRequest.postgres, 2),
+    fixed(result.cpuPercent.target),
+    fixed(result.cpuPercent.postgres),
+    fixed(otherCpu(result)),
+  ];
+  const lines = [
+    '',
+    `Inbound (two-way sync): ${inbound.contacts} linked contacts, one service process with webhook credentials and PIPEDRIVE_API_KEY (the fake);`,
+    `${settings.connections} connections, ${settings.durationSeconds} s per run after ${settings.warmupSeconds} s warm-up; the person index filled from the fake ${fixed(inbound.indexFilledSeconds, 1)} s after start:`,
+    '',
+    table(
+      ['operation', 'req/s', 'p50 ms', 'p99 ms', 'node CPU ms', 'PG CPU ms', 'node %core', 'PG %core', 'other %core'],
+      [row('GET /contact/:id (before)', baseline.before), row('POST /webhooks/pipedrive', receiver), row('GET /contact/:id (after)', baseline.after)],
+    ),
+    '',
+    `  receiver / GET /contact/:id before and after: throughput ${fixed(ratio(receiver.requestsPerSecond, baseline.before.requestsPerSecond), 2)} and ${fixed(ratio(receiver.requestsPerSecond, baseline.after.requestsPerSecond), 2)}, p99 ${fixed(ratio(receiver.p99Ms, baseline.before.p99Ms), 2)} and ${fixed(ratio(receiver.p99Ms, baseline.after.p99Ms), 2)}`,
+  ];
+  const failures = [['GET before', baseline.before], ['webhooks', receiver], ['GET after', baseline.after]] as const;
+  for (const [label, result] of failures) {
+    if (result.failures.non2xx + result.failures.errors + result.failures.timeouts > 0) lines.push(`  (!) ${label}: ${JSON.stringify(result.failures)}`);
+  }
+  lines.push(
+    `  processing: ${p.recorded} deliveries recorded (${p.sent} sent, warm-up included); ${p.drainedAfterLoadSeconds === undefined ? `${p.waitingLeft} STILL WAITING at the time-out` : `none waiting ${fixed(p.drainedAfterLoadSeconds, 1)} s after the load ended`}`,
+    `    processed per second: ${fixed(p.perSecond.duringLoad)} while the receiver was loaded (${p.processedDuringLoad}), ${fixed(p.perSecond.afterLoad)} after it (${p.processedAfterLoad}), ${fixed(p.perSecond.overall)} over ${fixed(p.spanSeconds, 1)} s from the first received to the last processed`,
+    `    after the load: node ${fixed(p.afterLoadCpu.nodeMsPerDelivery, 2)} CPU ms per delivery (${fixed(p.afterLoadCpu.nodePercent)} % of a core), PostgreSQL ${fixed(p.afterLoadCpu.postgresMsPerDelivery, 2)} (${fixed(p.afterLoadCpu.postgresPercent)} %)`,
+    `    processed_at - received_at: ${ms(p.lagMs)}; outcomes ${JSON.stringify(p.outcomes)}; processed more than once ${p.retried}`,
+    `  end to end: ${e.edits} names changed with fake.editPerson at once, delivered by the fake (a connection each):`,
+    `    ${e.allShownSeconds === undefined ? `only ${e.shown} contacts renamed at the time-out` : `every contact showed its new name ${fixed(e.allShownSeconds, 2)} s after the first edit`}; per contact (edit to its event): ${ms(e.perContactMs)}; edit to delivery recorded: ${ms(e.receivedMs)}`,
+    `    the fake's attempts ${JSON.stringify(e.attempts)}, retries ${e.retries}${e.settled ? '' : ', NOT SETTLED'}; deliveries recorded ${e.recorded}, outcomes ${JSON.stringify(e.outcomes)}`,
+    `    'updated' events with source pipedrive: ${e.events}; contacts with more than one ${e.appliedTwice}, edited contacts with none ${e.lost}, other contacts ${e.unexpected}; service calls to Pipedrive meanwhile ${e.pipedriveCalls}; contacts queued for the mirror ${e.queuedForMirror}`,
+    `  peak RSS of the service: ${fixed(inbound.peakRssMb, 1)} MB`,
+  );
+  return lines;
+}
+
+function report(info: MachineInfo & Record<string, string>, http: HttpResults | undefined, drain: DrainResult | undefined, inbound?: InboundResult): { text: string; missed: string[] } {
   const lines: string[] = [];
   const missed: string[] = [];
   const check = (ok: boolean, text: string) => {
@@ -542,6 +610,8 @@ function report(info: MachineInfo & Record<string, string>, http: HttpResults | 
     }
   }
 
+  if (inbound) lines.push(...inboundLines(inbound));
+
   if (killedAfterGrace.length > 0) lines.push('', `(!) killed after not stopping within the grace period of SIGTERM: ${killedAfterGrace.join(', ')}`);
 
   lines.push('', 'Targets:');
@@ -587,6 +657,13 @@ function report(info: MachineInfo & Record<string, string>, http: HttpResults | 
     check(drain.duplicates === 0 && drain.lost === 0, `no lost or duplicated person: lost ${drain.lost}, duplicated ${drain.duplicates}`);
     check(Math.max(drain.peakRssMb.api, drain.peakRssMb.worker) < TARGETS.rssMb, `drain processes' peak RSS < ${TARGETS.rssMb} MB: API ${fixed(drain.peakRssMb.api, 1)} MB, worker ${fixed(drain.peakRssMb.worker, 1)} MB`);
   }
+  if (inbound) {
+    // No throughput or latency targets were set for the inbound side: only what must hold.
+    const { processing: p, endToEnd: e } = inbound;
+    check(p.drainedAfterLoadSeconds !== undefined && !Object.keys(p.outcomes).some((outcome) => outcome.startsWith('failed')), `inbound: every recorded delivery processed, none failed: ${p.waitingLeft} waiting, outcomes ${JSON.stringify(p.outcomes)}`);
+    check(e.allShownSeconds !== undefined && e.lost === 0 && e.appliedTwice === 0 && e.unexpected === 0 && e.events === e.edits, `inbound: each of ${e.edits} edits in Pipedrive applied exactly once: ${e.events} events, lost ${e.lost}, twice ${e.appliedTwice}`);
+    check(e.pipedriveCalls === 0 && e.queuedForMirror === 0, `inbound: nothing echoed back to Pipedrive: ${e.pipedriveCalls} calls, ${e.queuedForMirror} contacts queued`);
+  }
   return { text: lines.join('\n'), missed };
 }
 
@@ -604,12 +681,13 @@ async function main(): Promise<void> {
 
   const http = RUN_HTTP ? await runHttp(server.url) : undefined;
   const drain = RUN_DRAIN ? await runMirrorDrain(server.url) : undefined;
-  const { text, missed } = report({ ...info, 'total run time': `${Math.round((Date.now() - started) / 1000)} s` }, http, drain);
+  const inbound = RUN_INBOUND ? await runInboundPart(server.url) : undefined;
+  const { text, missed } = report({ ...info, 'total run time': `${Math.round((Date.now() - started) / 1000)} s` }, http, drain, inbound);
   log(text);
 
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = path.join(RESULTS_DIR, `${info.date.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ info, settings, seed: SEED, http, drain, missed }, null, 2));
+  writeFileSync(file, JSON.stringify({ info, settings, seed: SEED, http, drain, inbound, missed }, null, 2));
   log(`\nraw results: ${path.relative(REPO_ROOT, file)}`);
   if (args.strict && missed.length > 0) process.exitCode = 1;
 }
