@@ -47,6 +47,15 @@ export class DeliveriesRepository {
       RETURNING d.id, d.payload`;
   }
 
+  /** The payload of the latest create or change delivered for a person, if any (processed or not). */
+  async latestState(personId: number): Promise<unknown> {
+    const [row] = await this.db.client.$queryRaw<{ payload: unknown }[]>`
+      SELECT payload FROM pipedrive_webhook_deliveries
+       WHERE entity_id = ${personId} AND action IN ('create', 'change')
+       ORDER BY event_at DESC LIMIT 1`;
+    return row?.payload;
+  }
+
   async processed(id: string, outcome: string): Promise<void> {
     await this.db.client.$executeRaw`
       UPDATE pipedrive_webhook_deliveries SET processed_at = now(), outcome = ${outcome}, claimed_until = NULL WHERE id = ${id}`;

@@ -36,6 +36,11 @@ const MAX_NAME = 255;
 const MAX_PHONE = 20;
 /** Deliveries claimed per statement, and how long a claim lasts. */
 const BATCH = 20;
+/**
+ * Deliveries of a batch applied at once. Their order does not matter: the contact's row lock and
+ * `crm_updated_at` keep an older state from overwriting a newer one, whichever finishes first.
+ */
+const PARALLEL = 4;
 const LEASE_MS = 60_000;
 /** A delivery whose processing failed (the database, say) is tried again after this, at most MAX_ATTEMPTS times. */
 const RETRY_MS = 5_000;
@@ -222,11 +227,27 @@ export class InboundSync {
       const survivorContact = await this.contacts.linkedTo(mergedInto);
       if (survivorContact === null) {
         const moved = await this.contacts.relink(personId, mergedInto, `Pipedrive person ${personId} was merged into ${mergedInto}`, 'pipedrive');
-        return moved === null ? 'indexed' : 'relinked';
+        if (moved === null) return 'indexed';
+        // The survivor's own change may have been delivered first, when no contact mirrored it yet.
+        const survivor = this.personIn(await this.deliveries.latestState(mergedInto));
+        if (survivor) await this.takeIn(survivor, { importable: false, source: 'pipedrive' });
+        return 'relinked';
       }
       const reason = `Pipedrive person ${personId} was merged into ${mergedInto}, which mirrors contact ${survivorContact}: merge the two contacts, or queue this one again to give it a person of its own`;
       return (await this.contacts.unlinkDeleted(personId, reason, 'pipedrive')) === null ? 'indexed' : 'unlinked';
     });
+  }
+
+  /** The event of a recorded delivery; a string saying why when it cannot be read. */
+  private eventIn(payload: unknown): PersonEvent | string {
+    const parsed = PipedriveWebhookDelivery.safeParse(payload);
+    return parsed.success ? toPersonEvent(parsed.data) : 'does not match the webhook v2 schema';
+  }
+
+  /** The person a recorded delivery carries; null when it carries none. */
+  private personIn(payload: unknown): CrmPerson | null {
+    const event = payload === undefined ? 'none' : this.eventIn(payload);
+    return typeof event === 'string' ? null : event.person;
   }
 
   /** A person no contact mirrors: linked to the contact with its email or phone, else a new contact. */
@@ -263,14 +284,17 @@ export class InboundSync {
       for (;;) {
         const batch = await this.deliveries.claim(BATCH, LEASE_MS, MAX_ATTEMPTS);
         if (batch.length === 0) break;
-        for (const delivery of batch) await this.processOne(delivery.id, delivery.payload);
+        const queue = [...batch];
+        const lane = async () => {
+          for (let delivery = queue.shift(); delivery; delivery = queue.shift()) await this.processOne(delivery.id, delivery.payload);
+        };
+        await Promise.all(Array.from({ length: PARALLEL }, lane));
       }
     } while (this.again && !this.closed);
   }
 
   private async processOne(id: string, payload: unknown): Promise<void> {
-    const parsed = PipedriveWebhookDelivery.safeParse(payload);
-    const event = parsed.success ? toPersonEvent(parsed.data) : 'does not match the webhook v2 schema';
+    const event = this.eventIn(payload);
     if (typeof event === 'string') {
       await this.deliveries.processed(id, `ignored: ${event}`);
       return;

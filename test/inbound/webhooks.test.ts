@@ -258,6 +258,21 @@ describe('deletes and merges in Pipedrive', () => {
     expect(fake.persons.get(survivor.id)!.phones.map((p) => p.value)).toEqual(['+442079460000']);
   });
 
+  it('a merge whose survivor’s change arrives before the delete: the relinked contact still takes in the survivor’s name', async () => {
+    const { id, crmId } = await mirroredContact({ name: 'Ada', email: 'ada@example.com' });
+    const survivor = fake.seedPerson({ name: 'Ada Lovelace', email: 'lovelace@example.com' });
+    await settled(fake, app.t);
+    fake.webhookFault({ kind: 'hold', match: { action: 'delete' } });
+
+    fake.mergePersons(crmId, survivor.id);
+    await settled(fake, app.t);
+    expect((await deliveryOutcomes(app.t)).at(-1)).toBe(`change ${survivor.id}: indexed`);
+    fake.releaseHeld();
+    await settled(fake, app.t);
+
+    expect(await contactRow(app.t, id)).toMatchObject({ crmId: survivor.id, name: 'Ada Lovelace' });
+  });
+
   it('a merge into a person that mirrors another contact: one person, one contact; the merged one is unlinked, kept, and says why', async () => {
     const ada = await mirroredContact({ name: 'Ada', email: 'ada@example.com' });
     const grace = await mirroredContact({ name: 'Grace', email: 'grace@example.com' });
