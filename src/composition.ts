@@ -83,7 +83,7 @@ export function buildServices(config: Config, databaseUrl: string, logger: Logge
     pendingWrites.push(() => crmHealth.flushed());
     const budget = new TokenBudget(mirrorRepository, budgetSettings, logger);
     pendingWrites.push(() => budget.flushed());
-    const rateLimits = new SharedRateLimits(new RateLimitsRepository(db), logger);
+    const rateLimits = new SharedRateLimits(new RateLimitsRepository(db), logger, config.pipedrive.rateLimitMarginMs);
     pendingWrites.push(() => rateLimits.flushed());
     const client = new PipedriveClient({
       apiToken,

@@ -3,6 +3,7 @@ import { ConfigError } from './config-error';
 import { buildDatabaseUrl, normaliseDatabaseUrl } from './database-url';
 import type { CountryCode } from 'libphonenumber-js/max';
 import { isPhoneRegion } from '../contacts/phone-numbers';
+import { WINDOW_MARGIN_MS } from '../crm/shared-rate-limits';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const INBOUND_MODES = ['apply', 'index-only', 'off'] as const;
@@ -53,6 +54,7 @@ const envSchema = z.object({
   PIPEDRIVE_BUDGET_RESET_HOUR_UTC: integer(0, 23).default(0),
   PIPEDRIVE_INDEX_MAX_AGE_MS: integer(0, 86_400_000).default(60_000),
   PIPEDRIVE_INDEX_REFRESH_INTERVAL_MS: integer(0, 86_400_000).default(900_000),
+  PIPEDRIVE_RATE_LIMIT_MARGIN_MS: integer(0, 2_000).default(WINDOW_MARGIN_MS),
   PIPEDRIVE_INBOUND: z.enum(INBOUND_MODES).default('apply'),
   PIPEDRIVE_IMPORT_NEW: flag.default(false),
   PIPEDRIVE_WEBHOOK_USER: z.string().trim().min(1).max(255).optional(),
@@ -110,6 +112,8 @@ export interface Config {
     indexMaxAgeMs: number;
     /** The workers refresh the person index this often, and fill it at start; 0: only before matching. */
     indexRefreshIntervalMs: number;
+    /** Added to Pipedrive's 2 s rate-limit window: a call let through reaches Pipedrive a little later. */
+    rateLimitMarginMs: number;
   };
   inbound: InboundSettings;
   mirror: MirrorSettings;
@@ -211,6 +215,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): Config 
       budgetResetHourUtc: env.PIPEDRIVE_BUDGET_RESET_HOUR_UTC,
       indexMaxAgeMs: env.PIPEDRIVE_INDEX_MAX_AGE_MS,
       indexRefreshIntervalMs: env.PIPEDRIVE_INDEX_REFRESH_INTERVAL_MS,
+      rateLimitMarginMs: env.PIPEDRIVE_RATE_LIMIT_MARGIN_MS,
     },
     inbound: {
       mode: env.PIPEDRIVE_INBOUND,

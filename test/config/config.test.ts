@@ -23,7 +23,7 @@ describe('loadConfig', () => {
         autoMigrate: true,
         embedded: { dataDir: '.data/postgres', port: 54329 },
       },
-      pipedrive: { apiKey: undefined, baseUrl: 'https://api.pipedrive.com', timeoutMs: 10_000, dailyTokenReserve: 0, budgetResetHourUtc: 0, indexMaxAgeMs: 60_000, indexRefreshIntervalMs: 900_000 },
+      pipedrive: { apiKey: undefined, baseUrl: 'https://api.pipedrive.com', timeoutMs: 10_000, dailyTokenReserve: 0, budgetResetHourUtc: 0, indexMaxAgeMs: 60_000, indexRefreshIntervalMs: 900_000, rateLimitMarginMs: 150 },
       inbound: { mode: 'apply', importNew: false },
       mirror: {
         waitMs: 2000,
@@ -68,6 +68,7 @@ describe('loadConfig', () => {
       SYNC_POLL_INTERVAL_MS: '100',
       SYNC_STALE_LOCK_MS: '5000',
       IDEMPOTENCY_TTL_HOURS: '0.5',
+      PIPEDRIVE_RATE_LIMIT_MARGIN_MS: '400',
       PIPEDRIVE_INBOUND: 'index-only',
       PIPEDRIVE_IMPORT_NEW: 'true',
       PIPEDRIVE_WEBHOOK_USER: 'pipedrive',
@@ -89,7 +90,7 @@ describe('loadConfig', () => {
         autoMigrate: false,
         embedded: { dataDir: '/tmp/pg', port: 6000 },
       },
-      pipedrive: { apiKey: 'token', baseUrl: 'http://127.0.0.1:9999', timeoutMs: 500, dailyTokenReserve: 0, budgetResetHourUtc: 0, indexMaxAgeMs: 60_000, indexRefreshIntervalMs: 900_000 },
+      pipedrive: { apiKey: 'token', baseUrl: 'http://127.0.0.1:9999', timeoutMs: 500, dailyTokenReserve: 0, budgetResetHourUtc: 0, indexMaxAgeMs: 60_000, indexRefreshIntervalMs: 900_000, rateLimitMarginMs: 400 },
       inbound: { mode: 'index-only', importNew: true, webhook: { user: 'pipedrive', password: 'a-long-webhook-secret' } },
       mirror: {
         waitMs: 0,
