@@ -65,6 +65,9 @@ export function buildOpenApiDocument(routes: readonly AnyRoute[]) {
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', 'apiKey', { type: 'apiKey', in: 'header', name: 'x-api-key', description: KEY_DESCRIPTION });
   registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: KEY_DESCRIPTION });
+  if (routes.some((route) => route.authenticate)) {
+    registry.registerComponent('securitySchemes', 'basic', { type: 'http', scheme: 'basic', description: 'A route\'s own HTTP Basic credentials (Pipedrive\'s webhook deliveries)' });
+  }
 
   for (const route of routes) {
     const guarded = !isOpenPath(route.path);
@@ -81,7 +84,7 @@ export function buildOpenApiDocument(routes: readonly AnyRoute[]) {
       path: toOpenApiPath(route.path),
       summary: route.summary,
       tags: [route.tag],
-      security: guarded ? API_KEY_SECURITY : undefined,
+      security: route.authenticate ? [{ basic: [] }] : guarded ? API_KEY_SECURITY : undefined,
       request: {
         body: route.body && { required: true, content: { 'application/json': { schema: route.body } } },
         query: route.query,

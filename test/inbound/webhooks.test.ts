@@ -349,6 +349,14 @@ describe('the receiver', () => {
     expect((await app.t.prisma.pipedriveWebhookDelivery.findUniqueOrThrow({ where: { id: 'left-behind' } })).attempts).toBe(2);
   });
 
+  it('is described in /openapi.json from the schema that validates it', async () => {
+    const document = (await request(app.t.app).get('/openapi.json').expect(200)).body;
+    const operation = document.paths['/webhooks/pipedrive'].post;
+    expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(['200', '400', '401']));
+    expect(operation.security).toEqual([{ basic: [] }]);
+    expect(document.components.schemas.PipedriveWebhookDelivery.required).toEqual(expect.arrayContaining(['meta']));
+  });
+
   it('needs no API key: its own credentials stand in', async () => {
     await app.close();
     app = await startSyncedApp(fake, { API_KEYS: 'caller-key' }, false);
