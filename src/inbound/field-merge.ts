@@ -1,6 +1,6 @@
 import type { ContactField } from '../contacts/contact';
 import type { PhoneNumbers } from '../contacts/phone-numbers';
-import type { CrmPerson, NewPerson } from '../mirror/crm-gateway';
+import type { ContactItem, CrmPerson, NewPerson } from '../mirror/crm-gateway';
 import { emailKey } from '../mirror/person-update';
 
 /**
@@ -43,13 +43,16 @@ export interface FieldDecision {
 const FIELDS: ContactField[] = ['name', 'email', 'phone'];
 
 /** The person's value for a contact field, as described above. */
+/** A person's primary email (or phone), else its first; null when it has none. */
+export const primaryValue = (items: ContactItem[]): string | null => (items.find((item) => item.primary) ?? items[0])?.value ?? null;
+
 export function personValue(field: ContactField, person: CrmPerson, pushed: FieldValues, phones: PhoneNumbers): string | null {
   if (field === 'name') return person.name;
   const items = field === 'email' ? person.emails : person.phones;
   const key = (value: string) => (field === 'email' ? emailKey(value) : phones.key(value));
   const sent = pushed[field];
   if (sent !== null && items.some((item) => key(item.value) === key(sent))) return sent;
-  return (items.find((item) => item.primary) ?? items[0])?.value ?? null;
+  return primaryValue(items);
 }
 
 export function sameValue(field: ContactField, a: string | null, b: string | null, phones: PhoneNumbers): boolean {

@@ -7,7 +7,7 @@ import type { CrmPerson } from '../mirror/crm-gateway';
 import type { PersonIndexRepository } from '../mirror/person-index.repository';
 import type { DeliveriesRepository } from './deliveries.repository';
 import { emailKey } from '../mirror/person-update';
-import { decideFields } from './field-merge';
+import { decideFields, primaryValue } from './field-merge';
 import type { InboundRepository, TakenFields } from './inbound.repository';
 import { PipedriveWebhookDelivery, toPersonEvent, type PersonEvent } from './person-event';
 
@@ -58,7 +58,7 @@ export class InboundSync {
   private pass: Promise<void> | null = null;
   private again = false;
   private closed = false;
-  private readonly sweep: NodeJS.Timeout;
+  private readonly sweep: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly db: TransactionScope,
@@ -69,9 +69,9 @@ export class InboundSync {
     private readonly settings: Pick<InboundSettings, 'mode' | 'importNew'>,
     private readonly logger: Logger,
   ) {
-    // Deliveries left by a failure or a stopped process are taken up again.
-    this.sweep = setInterval(() => this.processDeliveries(), RETRY_MS);
-    this.sweep.unref();
+    // Deliveries left by a failure or a stopped process are taken up again (none arrive when off).
+    this.sweep = settings.mode === 'off' ? undefined : setInterval(() => this.processDeliveries(), RETRY_MS);
+    this.sweep?.unref();
   }
 
   /** Records a delivery; false when it was recorded before (a duplicate). Processing follows in the background. */
@@ -253,14 +253,14 @@ export class InboundSync {
   /** A person no contact mirrors: linked to the contact with its email or phone, else a new contact. */
   private async importPerson(person: CrmPerson, source: ChangeSource): Promise<InboundOutcome> {
     if (await this.index.isGone(person.id)) return 'stale';
-    const emails = person.emails.flatMap((item) => [item.value, item.value.toLowerCase()]);
+    const emails = person.emails.flatMap((item) => [item.value, emailKey(item.value)]);
     const phonesE164 = person.phones.flatMap((item) => this.phones.toE164(item.value) ?? []);
     if ((await this.contacts.linkMatching(person.id, emails, phonesE164, source)) !== null) return 'linked';
     // Perhaps the mirror's own creation, not linked yet: left to the next refresh, which sees it linked (or new still).
     if (await this.contacts.creationInFlight(person.name)) return 'indexed';
-    const primary = (items: CrmPerson['emails']) => (items.find((item) => item.primary) ?? items[0])?.value ?? null;
-    const email = primary(person.emails)?.trim().toLowerCase() ?? null;
-    const rawPhone = primary(person.phones);
+    const primaryEmail = primaryValue(person.emails);
+    const email = primaryEmail === null ? null : emailKey(primaryEmail);
+    const rawPhone = primaryValue(person.phones);
     const phoneE164 = rawPhone === null ? null : this.phones.toE164(rawPhone);
     const created = await this.contacts.createFromPerson(
       {

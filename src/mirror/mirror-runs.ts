@@ -74,11 +74,6 @@ export class MirrorRuns {
   async run(claim: MirrorClaim): Promise<MirrorOutcome> {
     const work = await this.store.work(claim);
     if (!work) return 'synced'; // deleted since: nothing left to mirror
-    if (work.contact.crmDeleted) {
-      // Its person was deleted in Pipedrive since the claim: not created again.
-      await this.store.releaseDone(work.contactId);
-      return 'synced';
-    }
     try {
       await this.mirror(work);
       await this.store.releaseDone(work.contactId);
@@ -95,6 +90,8 @@ export class MirrorRuns {
 
   private async mirror(work: MirrorWork): Promise<void> {
     const { contact } = work;
+    // Its person was deleted in Pipedrive since the claim: not created again.
+    if (contact.crmDeleted) throw new RunFailure(new LeftMirror(contact.id));
     let personId = contact.crmId;
     // A note needs its person: one that has none is created even when only notes wait.
     if (contact.syncStatus === 'pending' || personId === null) {

@@ -36,7 +36,7 @@ const TOKENS_PER_NEW_CONTACT = 5.1;
 const PUSH_BATCH = 500;
 /** CSV rows between saved positions: an interruption redoes at most these (already deduplicated). */
 const CSV_SAVE_EVERY = 100;
-/** The name every subscription this service installs carries, so that list and remove find them. */
+/** The name the subscriptions this service installs carry in Pipedrive's settings. */
 const WEBHOOK_NAME = 'contact-sync';
 
 /** A command stopped before its end (the budget reserve, or an interruption): run it again to go on. */
@@ -44,8 +44,8 @@ export const EXIT_UNFINISHED = 3;
 
 type Counts = Record<string, number>;
 
-const tally = (counts: Counts, key: string, by = 1) => {
-  counts[key] = (counts[key] ?? 0) + by;
+const tally = (counts: Counts, key: string) => {
+  counts[key] = (counts[key] ?? 0) + 1;
 };
 const sum = (counts: Counts, keys: string[]) => keys.reduce((total, key) => total + (counts[key] ?? 0), 0);
 /** Counts by name, in a stable order (jsonb keeps keys in its own). */
@@ -195,7 +195,8 @@ export async function importPersons(ctx: Context, options: { dryRun: boolean; re
       eta: (state) => (state.total === null ? null : tokenEta(tokens, state.total - state.done, PAGE_TOKENS / PAGE_SIZE, state.ratePerSecond)),
     });
     if (run.resumed) ctx.err(`Going on from an interrupted import (${describeCounts(counts)} so far).\n`);
-    let done = sum(counts, Object.values(IMPORT_OUTCOMES));
+    // Several outcomes share a count: each count once.
+    let done = sum(counts, [...new Set(Object.values(IMPORT_OUTCOMES))]);
     return interruptible(progress, async (stopped) => {
       let cursor = run.position ?? undefined;
       for (;;) {
